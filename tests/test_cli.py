@@ -1,0 +1,74 @@
+"""The `lift3d` command line and the demo, on the real sample files in ../shared/data."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lift3d.cli import build_parser, main
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")
+
+
+def test_import_lift3d_stays_light():
+    code = (
+        "import sys, lift3d, lift3d.cli, lift3d.geometry.camera, lift3d.data.rig, lift3d.skeleton;"
+        "heavy = [m for m in ('cv2', 'open3d', 'matplotlib') if m in sys.modules];"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("demo", "fetch", "rig"):
+        assert command in out
+    assert "examples:" in out
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"demo", "fetch", "rig"} <= set(commands)
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).with_name("lift3d")
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True)
+    assert "triangulate" in result.stdout or "demo" in result.stdout
+
+
+@needs_shared
+def test_rig_show_prints_table(capsys):
+    assert main(["rig", "show", str(SHARED / "pose2sim_trials" / "Calib.qca.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "cam_01" in out and "cam_04" in out
+
+
+def test_rig_show_bad_file_is_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[cam_1]\nname = "cam_1"\nsize = [640.0, 480.0]\n')
+    assert main(["rig", "show", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "bad.toml" in err and "cam_1" in err
+
+
+def test_missing_file_is_one_line_error(tmp_path, capsys):
+    assert main(["rig", "show", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml" in capsys.readouterr().err
+
+
+@needs_shared
+def test_demo_on_shared_sample(tmp_path, capsys):
+    assert main(["demo", "--sample", str(SHARED), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "out" / "cameras.json").read_text())
+    assert data["names"] == ["cam_01", "cam_02", "cam_03", "cam_04"]
+    fx = [K[0][0] for K in data["K"]]
+    assert all(1670 < f < 1685 for f in fx)
+    distances = [sum(c * c for c in centre) ** 0.5 for centre in data["centers"]]
+    assert all(3.0 < d < 5.0 for d in distances), distances
+    assert "cam_03" in out
