@@ -17,6 +17,8 @@ examples:
   lift3d fetch pose2sim                         download the sample capture into the cache, print its paths
   lift3d rig show Calib.qca.txt                 camera table of a rig (TOML, Qualisys .qca.txt, OpenCV YAML)
   lift3d rig convert Calib.qca.txt rig.toml     convert any rig file to the anipose / Pose2Sim TOML layout
+  lift3d synthetic --out twin --subjects S9,S11 write the synthetic Human3.6M twin (VideoPose3D layout)
+  lift3d eval --pred pred.npz --data twin       per-action MPJPE / P-MPJPE table, Human3.6M-style
 
 Run `lift3d COMMAND --help` for the options of each command.
 """
@@ -53,6 +55,51 @@ def _cmd_rig_convert(args: argparse.Namespace) -> int:
 
     save_rig(load_rig(args.input), args.output)
     print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from lift3d.data.h36m import load_h36m
+    from lift3d.eval.h36m_eval import evaluate_h36m, load_predictions, select_subjects, write_report
+
+    pred = load_predictions(args.pred, units=args.pred_units)
+    data = select_subjects(load_h36m(args.data), args.subjects.split(","), source=str(args.data))
+    report = evaluate_h36m(
+        pred, data, protocols=args.protocol.split(","), every=args.every, drop_damaged=not args.keep_damaged
+    )
+    print(report.to_markdown())
+    prefix = args.out if args.out is not None else args.pred.with_name(args.pred.stem + "_eval")
+    md, js = write_report(report, prefix, title=f"{args.pred.name} on {args.data} (every {args.every})")
+    if report.ignored_predictions:
+        print(f"\n{report.ignored_predictions} prediction rows matched no evaluated pose (ignored)")
+    print(f"\nwrote {md} and {js}")
+    return 0
+
+
+def _cmd_synthetic(args: argparse.Namespace) -> int:
+    import jax
+
+    from lift3d.data import synthetic
+
+    ds = synthetic.make_dataset(
+        jax.random.key(args.seed),
+        subjects=args.subjects.split(","),
+        trials=args.trials,
+        frames_per_sequence=args.frames,
+    )
+    writers = {
+        "videopose3d": lambda: synthetic.write_videopose3d(ds, args.out),
+        "martinez": lambda: synthetic.write_martinez(ds, args.out),
+        "learnable": lambda: synthetic.write_learnable_triangulation_labels(
+            ds, args.out / "human36m-multiview-labels-GTbboxes.npy"
+        ),
+    }
+    for layout in args.layout.split(","):
+        if layout not in writers:
+            raise ValueError(f"unknown layout {layout!r}; choose from {', '.join(writers)}")
+        written = writers[layout]()
+        print(f"{layout}: {written}")
+    print(f"{ds.num_frames} poses of {len(ds.subjects)} subjects, {len(ds.sequences)} takes -> {args.out}")
     return 0
 
 
@@ -98,6 +145,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_fetch)
 
+    p = sub.add_parser(
+        "eval",
+        help="evaluate 3D predictions Human3.6M-style (per-action MPJPE / P-MPJPE table)",
+        description="Match predictions to Human3.6M ground truth (any of the three layouts: VideoPose3D npz, "
+        "Martinez h5, learnable-triangulation labels) and print the per-action table of the papers; "
+        "writes PREFIX.md and PREFIX.json. PRED.npz holds points_3d (n, 17, 3) in H36M-17 order, subject, "
+        "action (take name, e.g. 'Walking 1'), frame, optionally camera (camera-frame predictions), units.",
+        epilog="example: lift3d eval --pred pred.npz --data h36m/ --protocol p1,p2 --every 64",
+    )
+    p.add_argument("--pred", type=Path, required=True, help="predictions .npz (schema above)")
+    p.add_argument(
+        "--data", type=Path, required=True, help="Human3.6M folder or file, in any supported layout"
+    )
+    p.add_argument(
+        "--protocol", default="p1,p2", help="comma-separated: p1, p2, n, abs, pck, auc (default: p1,p2)"
+    )
+    p.add_argument("--every", type=int, default=1, help="evaluate every n-th frame (papers: 1 or 64)")
+    p.add_argument(
+        "--subjects", default="S9,S11", help="subjects to evaluate (default: the test split S9,S11)"
+    )
+    p.add_argument("--pred-units", choices=["mm", "m"], default=None, help="override the file's units")
+    p.add_argument("--keep-damaged", action="store_true", help="keep S9's damaged takes (dropped by default)")
+    p.add_argument("-o", "--out", type=Path, default=None, help="output prefix (default: PRED_eval)")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser(
+        "synthetic",
+        help="write the synthetic Human3.6M twin in the real dataset's file layouts",
+        description="Generate the synthetic twin (H36M-proportioned bodies, plausible motion, the real H36M "
+        "cameras) and write it as VideoPose3D npz, Martinez h5 and/or learnable-triangulation labels.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--layout", default="videopose3d", help="comma-separated: videopose3d, martinez, learnable"
+    )
+    p.add_argument("--subjects", default="S1,S5,S6,S7,S8,S9,S11", help="comma-separated subjects")
+    p.add_argument("--frames", type=int, default=250, help="frames per take (50 Hz)")
+    p.add_argument("--trials", type=int, default=2, help="takes per action")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.set_defaults(func=_cmd_synthetic)
+
     p = sub.add_parser("rig", help="inspect or convert rig (calibration) files")
     rig_sub = p.add_subparsers(dest="rig_command", metavar="ACTION", required=True)
     q = rig_sub.add_parser(
@@ -120,9 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from lift3d.data.h36m_formats import H36MFormatError
     from lift3d.data.samples import SampleUnavailableError
+    from lift3d.eval.h36m_eval import EvaluationError
 
-    errors: list[type[BaseException]] = [SampleUnavailableError, FileNotFoundError, NotADirectoryError]
+    errors: list[type[BaseException]] = [
+        SampleUnavailableError,
+        FileNotFoundError,
+        NotADirectoryError,
+        H36MFormatError,
+        EvaluationError,
+    ]
     try:
         from lift3d.data.rig_io import RigFileError
 

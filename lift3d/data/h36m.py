@@ -55,7 +55,7 @@ __all__ = [
     "NUM_RAW_JOINTS",
     "H36MFormatError", "parse_action_name", "h36m_cameras", "h36m_rigs", "write_h36m_rigs",
     "Sequence", "H36MDataset", "H36MArrays", "CameraSamples", "expand_17_to_32",
-    "load_videopose3d", "load_martinez", "load_learnable_triangulation",
+    "load_h36m", "load_videopose3d", "load_martinez", "load_learnable_triangulation",
     "write_videopose3d", "write_martinez", "write_learnable_triangulation_labels",
 ]  # fmt: skip
 
@@ -260,6 +260,41 @@ def load_learnable_triangulation(path: str | os.PathLike) -> H36MDataset:
             )
         )
     return H36MDataset(sequences, {s: r for s, r in rigs.items() if s in {q.subject for q in sequences}})
+
+
+def load_h36m(path: str | os.PathLike) -> H36MDataset:
+    """Load Human3.6M from any of the three layouts, recognised from what `path` holds.
+
+    Args:
+        path: One of: VideoPose3D's ``data_3d_h36m.npz`` or its folder (a ``data_2d_h36m_gt.npz`` beside it
+            is loaded too); the root of Martinez' tree (``S*/MyPoses/3D_positions/*.h5``, ``cameras.h5``);
+            learnable-triangulation's ``human36m-multiview-labels-*.npy`` or its folder.
+
+    Returns:
+        The dataset (world mm, H36M-17).
+
+    Raises:
+        FileNotFoundError: Nothing recognisable at `path`; the message lists what was looked for.
+    """
+    path = Path(path)
+    if path.is_file() and path.suffix == ".npy":
+        return load_learnable_triangulation(path)
+    if path.is_file() and path.suffix == ".npz":
+        gt_2d = path.with_name("data_2d_h36m_gt.npz")
+        return load_videopose3d(path, gt_2d if gt_2d.exists() else None)
+    if path.is_dir():
+        if (path / "data_3d_h36m.npz").exists():
+            return load_h36m(path / "data_3d_h36m.npz")
+        labels = sorted(path.glob("human36m-multiview-labels*.npy"))
+        if labels:
+            return load_learnable_triangulation(labels[0])
+        if any(path.glob("S*/MyPoses/3D_positions/*.h5")):
+            return load_martinez(path)
+    raise FileNotFoundError(
+        f"{path}: no Human3.6M data found; expected VideoPose3D's data_3d_h36m.npz, Martinez' "
+        "S*/MyPoses/3D_positions/*.h5 (+ cameras.h5), or learnable-triangulation's "
+        "human36m-multiview-labels-*.npy"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- writers
