@@ -17,6 +17,8 @@ examples:
   lift3d fetch pose2sim                         download the sample capture into the cache, print its paths
   lift3d rig show Calib.qca.txt                 camera table of a rig (TOML, Qualisys .qca.txt, OpenCV YAML)
   lift3d rig convert Calib.qca.txt rig.toml     convert any rig file to the anipose / Pose2Sim TOML layout
+  lift3d calibrate intrinsics cams/ --board calib/boards/B.toml -o intrinsics.toml
+  lift3d triangulate --rig Calib.qca.txt --keypoints pose/cam0*_json --skeleton body_25b --fps 60 -o trial.trc
   lift3d synthetic --out twin --subjects S9,S11 write the synthetic Human3.6M twin (VideoPose3D layout)
   lift3d eval --pred pred.npz --data twin       per-action MPJPE / P-MPJPE table, Human3.6M-style
 
@@ -55,6 +57,69 @@ def _cmd_rig_convert(args: argparse.Namespace) -> int:
 
     save_rig(load_rig(args.input), args.output)
     print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_triangulate(args: argparse.Namespace) -> int:
+    from lift3d.pipelines.triangulate import format_summary, triangulate_capture
+
+    result = triangulate_capture(
+        args.rig,
+        args.keypoints,
+        out=args.out,
+        format=args.format,
+        skeleton=args.skeleton,
+        people=args.people,
+        method=args.method,
+        refine=not args.no_refine,
+        threshold_px=args.threshold_px,
+        min_confidence=args.min_confidence,
+        filter=args.filter,
+        max_gap=args.max_gap,
+        fps=args.fps,
+        y_up=args.y_up,
+    )
+    for note in result.notes:
+        print(f"note: {note}")
+    for person in range(result.points_3d.shape[1]):
+        print(f"\nperson {person + 1}: {len(result.frame_ids)} frames, {len(result.views)} cameras, {args.method}")
+        print(format_summary(result, person))
+    for path in result.outputs:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from lift3d.calibration import pipeline
+    from lift3d.data.rig_io import format_camera_table
+
+    common = dict(
+        report=args.report,
+        square_size_mm=args.square_size_mm,
+        every=args.every,
+        detector=args.detector,
+        min_views=args.min_views,
+        model=args.model,
+        distortion=args.distortion,
+    )
+    cameras = pipeline.camera_sources_from_args(args.cameras)
+    if args.calibrate_command == "intrinsics":
+        rig, report = pipeline.calibrate_intrinsics(
+            cameras, args.board, args.out, reject_k=None if args.no_reject else args.reject_k, **common
+        )
+    else:
+        rig, report = pipeline.calibrate_extrinsics(
+            cameras,
+            args.board,
+            args.out,
+            intrinsics=args.intrinsics,
+            world=args.world,
+            refine_intrinsics=args.refine_intrinsics,
+            max_rms_px=args.max_rms,
+            **common,
+        )
+    print(format_camera_table(rig))
+    print(f"\nwrote {args.out} and its report ({args.report or Path(args.out).with_suffix('.json')})")
     return 0
 
 
@@ -140,10 +205,82 @@ def build_parser() -> argparse.ArgumentParser:
         "sha256 and extract it into $LIFT3D_CACHE or ~/.cache/lift3d.",
     )
     p.add_argument("name", nargs="?", default="pose2sim", choices=["pose2sim"], help="which sample")
-    p.add_argument(
-        "--cache", type=Path, default=None, help="cache folder (default: $LIFT3D_CACHE or ~/.cache/lift3d)"
-    )
+    p.add_argument("--cache", type=Path, default=None, help="cache folder (default: $LIFT3D_CACHE or ~/.cache/lift3d)")
     p.set_defaults(func=_cmd_fetch)
+
+    p = sub.add_parser("calibrate", help="calibrate cameras from checkerboard / ChArUco images or videos")
+    cal = p.add_subparsers(dest="calibrate_command", metavar="STEP", required=True)
+    for step, text in (
+        ("intrinsics", "per-camera intrinsics (focal length, centre, distortion) from close-up board views"),
+        ("extrinsics", "the whole rig (poses of all cameras) from synchronised board views + bundle adjustment"),
+    ):
+        q = cal.add_parser(
+            step,
+            help=text,
+            description=f"Calibrate {text}. CAMERAS is one folder (a subfolder or video per camera) or "
+            "NAME=SOURCE words (SOURCE: image folder, quoted glob, video). Writes the anipose / Pose2Sim TOML "
+            "(metres) and a JSON report (per image status and error, coverage); on failure no rig is written.",
+            epilog=f"example: lift3d calibrate {step} 'left=imgs/left*.jpg' 'right=imgs/right*.jpg' "
+            "--board calib/boards/opencv_chessboard_9x6_25mm.toml -o rig.toml",
+        )
+        q.add_argument("cameras", nargs="+", help="a folder, or NAME=SOURCE per camera")
+        q.add_argument("--board", type=Path, required=True, help="board spec TOML (calib/boards/*.toml)")
+        q.add_argument("-o", "--out", type=Path, required=True, help="rig TOML to write")
+        q.add_argument("--report", type=Path, default=None, help="JSON report (default: OUT with .json)")
+        q.add_argument("--square-size-mm", type=float, default=None, help="override the spec's square size")
+        q.add_argument("--every", type=int, default=1, help="use every n-th image / video frame")
+        q.add_argument("--detector", choices=["auto", "classic", "sb"], default="auto", help="corner detector")
+        q.add_argument("--min-views", type=int, default=4, help="fewest usable views per camera")
+        q.add_argument("--model", choices=["pinhole", "fisheye"], default="pinhole", help="lens model")
+        q.add_argument(
+            "--distortion", choices=["auto", "k1k2", "k1k2p", "full"], default="auto", help="distortion terms"
+        )
+        if step == "intrinsics":
+            q.add_argument("--reject-k", type=float, default=3.0, help="reject views above median + k MAD")
+            q.add_argument("--no-reject", action="store_true", help="keep every detected view")
+        else:
+            q.add_argument("--intrinsics", type=Path, default=None, help="rig TOML with each camera's intrinsics")
+            q.add_argument("--world", default=None, help="world frame: camera:NAME (default first) or board:KEY")
+            q.add_argument(
+                "--refine-intrinsics", choices=["none", "focal", "focal_center", "all"], default="none",
+                help="also adjust intrinsics in the bundle adjustment",
+            )  # fmt: skip
+            q.add_argument("--max-rms", type=float, default=5.0, help="refuse a rig above this RMS error (px)")
+        q.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser(
+        "triangulate",
+        help="triangulate multi-camera 2D keypoints into filtered 3D (TRC, C3D, CSV, npz)",
+        description="Read 2D keypoints of each camera, match them to the rig's cameras by name (cam01=cam_01), "
+        "associate detections into people across views and over time, triangulate robustly, fill short gaps, "
+        "filter, and write 3D files with a per-joint summary (reprojection error, cameras used, gaps).",
+        epilog="example: lift3d triangulate --rig Calib.qca.txt --keypoints pose/cam0*_json "
+        "--skeleton body_25b --fps 60 -o trial.trc -o trial.csv",
+    )
+    p.add_argument("--rig", type=Path, required=True, help="rig file: TOML, Qualisys .qca.txt or OpenCV YAML")
+    p.add_argument("--keypoints", type=Path, nargs="+", required=True, help="one folder or file per camera")
+    p.add_argument("--format", default="openpose", help="openpose, coco, dlc, mediapipe or npz (default openpose)")
+    p.add_argument("--skeleton", default=None, help="keypoint skeleton, e.g. body_25b, body_25, coco, halpe_26")
+    p.add_argument("--people", type=int, default=1, help="people to keep, most complete tracks first (default 1)")
+    p.add_argument(
+        "--method",
+        choices=["ransac", "dlt", "pose2sim"],
+        default="ransac",
+        help="ransac: robust best subset (default); dlt: all views; pose2sim: Pose2Sim's camera dropping",
+    )
+    p.add_argument("--threshold-px", type=float, default=20.0, help="inlier / reprojection threshold in px")
+    p.add_argument("--min-confidence", type=float, default=0.3, help="ignore detections below this confidence")
+    p.add_argument("--no-refine", action="store_true", help="skip the nonlinear refinement of each point")
+    p.add_argument(
+        "--filter",
+        default="butterworth:6",
+        help="none, butterworth:CUTOFF_HZ[:ORDER], one-euro:MIN_CUTOFF[:BETA]",
+    )
+    p.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) filled by interpolation")
+    p.add_argument("--fps", type=float, default=None, help="frame rate (needed by filters when files lack it)")
+    p.add_argument("--y-up", action="store_true", help="write Y-up axes (OpenSim) instead of the rig's Z-up")
+    p.add_argument("-o", "--out", type=Path, action="append", default=[], help="output file; repeat for several")
+    p.set_defaults(func=_cmd_triangulate)
 
     p = sub.add_parser(
         "eval",
@@ -155,16 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: lift3d eval --pred pred.npz --data h36m/ --protocol p1,p2 --every 64",
     )
     p.add_argument("--pred", type=Path, required=True, help="predictions .npz (schema above)")
-    p.add_argument(
-        "--data", type=Path, required=True, help="Human3.6M folder or file, in any supported layout"
-    )
-    p.add_argument(
-        "--protocol", default="p1,p2", help="comma-separated: p1, p2, n, abs, pck, auc (default: p1,p2)"
-    )
+    p.add_argument("--data", type=Path, required=True, help="Human3.6M folder or file, in any supported layout")
+    p.add_argument("--protocol", default="p1,p2", help="comma-separated: p1, p2, n, abs, pck, auc (default: p1,p2)")
     p.add_argument("--every", type=int, default=1, help="evaluate every n-th frame (papers: 1 or 64)")
-    p.add_argument(
-        "--subjects", default="S9,S11", help="subjects to evaluate (default: the test split S9,S11)"
-    )
+    p.add_argument("--subjects", default="S9,S11", help="subjects to evaluate (default: the test split S9,S11)")
     p.add_argument("--pred-units", choices=["mm", "m"], default=None, help="override the file's units")
     p.add_argument("--keep-damaged", action="store_true", help="keep S9's damaged takes (dropped by default)")
     p.add_argument("-o", "--out", type=Path, default=None, help="output prefix (default: PRED_eval)")
@@ -177,9 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "cameras) and write it as VideoPose3D npz, Martinez h5 and/or learnable-triangulation labels.",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument(
-        "--layout", default="videopose3d", help="comma-separated: videopose3d, martinez, learnable"
-    )
+    p.add_argument("--layout", default="videopose3d", help="comma-separated: videopose3d, martinez, learnable")
     p.add_argument("--subjects", default="S1,S5,S6,S7,S8,S9,S11", help="comma-separated subjects")
     p.add_argument("--frames", type=int, default=250, help="frames per take (50 Hz)")
     p.add_argument("--trials", type=int, default=2, help="takes per action")
@@ -208,11 +337,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from lift3d.calibration.errors import CalibrationError
     from lift3d.data.h36m_formats import H36MFormatError
+    from lift3d.data.keypoints import KeypointFileError
+    from lift3d.data.motion import MotionFileError
     from lift3d.data.samples import SampleUnavailableError
     from lift3d.eval.h36m_eval import EvaluationError
+    from lift3d.pipelines.triangulate import CaptureInputError
 
     errors: list[type[BaseException]] = [
+        KeypointFileError,
+        MotionFileError,
+        CaptureInputError,
+        CalibrationError,
         SampleUnavailableError,
         FileNotFoundError,
         NotADirectoryError,

@@ -72,3 +72,19 @@ def test_demo_on_shared_sample(tmp_path, capsys):
     distances = [sum(c * c for c in centre) ** 0.5 for centre in data["centers"]]
     assert all(3.0 < d < 5.0 for d in distances), distances
     assert "cam_03" in out
+
+
+def test_calibrate_reports_missing_board_in_one_line(tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    images = tmp_path / "cam1"
+    images.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(images / f"img{k:02d}.png"), np.full((120, 160), 128, np.uint8))
+    board = Path(__file__).resolve().parents[1] / "calib" / "boards" / "opencv_chessboard_9x6_25mm.toml"
+    code = main(["calibrate", "intrinsics", f"cam1={images}", "--board", str(board), "-o", str(tmp_path / "r.toml")])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "img00.png" in err
+    assert not (tmp_path / "r.toml").exists()
