@@ -13,7 +13,14 @@ Baselines:
 - aniposelib `CameraGroup.triangulate` (vmapped JAX SVD, float64) if importable (`--aniposelib-path DIR`
   adds a folder holding it to `sys.path`; it enables JAX x64 globally, so it runs last).
 
-Usage: python benchmarks/triangulate.py [--frames 10000] [--views 4] [--joints 25] [--repeat 3]
+Issue benchmark (default, `--mode issue`): 4 views 3-5 m from the subject, 200k points (8000 frames x 25
+joints), 1 px Gaussian noise, all observations valid, warm runs: lift3d `triangulate_dlt`, `make_triangulator`
+and `triangulate_ransac` against pairwise `cv2.triangulatePoints` and aniposelib, in points/s, with the ratio
+to each peer, the 3D error against the truth and the largest deviation from a float64 numpy SVD DLT.
+`--mode full` runs the detector-like suite above.
+
+Usage: python benchmarks/triangulate.py [--mode issue|full] [--frames N] [--views 4] [--joints 25] [--repeat 3]
+    [--aniposelib-path /tmp/anipose_pkgs]
 """
 
 from __future__ import annotations
@@ -39,14 +46,16 @@ from lift3d.geometry.triangulate import (
     triangulate_ransac,
     triangulate_sequence,
 )
+from lift3d.geometry.triangulate_fast import make_triangulator
 
 
-def make_rig(rng: np.random.Generator, v: int) -> Camera:
+def make_rig(rng: np.random.Generator, v: int, radius=(4.0, 4.0)) -> Camera:
     cams = []
     target = np.array([0.0, 0.0, 1.0])
     for i in range(v):
         a = 2 * np.pi * i / v + rng.normal(0, 0.2)
-        center = target + [4 * np.cos(a), 4 * np.sin(a), rng.uniform(0.2, 1.5)]
+        r = rng.uniform(*radius)
+        center = target + [r * np.cos(a), r * np.sin(a), rng.uniform(0.2, 1.5)]
         z = target - center
         z /= np.linalg.norm(z)
         x = np.cross(z, [0, 0, 1.0])
@@ -126,9 +135,92 @@ def cv2_pairs_median(P: np.ndarray, und: np.ndarray) -> np.ndarray:
     return np.nanmedian(np.array(est), 0)
 
 
+def aniposelib_group(cams: Camera, path: str | None):
+    """aniposelib CameraGroup of the rig, or None (it enables JAX x64 globally: use it last)."""
+    if path:
+        sys.path.insert(0, path)
+    try:
+        from aniposelib.cameras import Camera as ACamera
+        from aniposelib.cameras import CameraGroup
+    except ImportError as exc:
+        print(f"aniposelib not available ({exc}); skipped")
+        return None
+    return CameraGroup([
+        ACamera(matrix=np.asarray(cams.K[i]), dist=np.asarray(cams.dist[i]), size=[1088, 1920],
+                rvec=cv2.Rodrigues(np.asarray(cams.R[i]))[0].ravel(), tvec=np.asarray(cams.t[i]))
+        for i in range(len(cams))
+    ])
+
+
+def issue_benchmark(args) -> None:
+    """The issue's benchmark: 4 views at 3-5 m, 1 px noise, all valid, end to end from (..., v, j, 2)."""
+    rng = np.random.default_rng(0)
+    t, v, j = args.frames, args.views, args.joints
+    n = t * j
+    cams = make_rig(rng, v, radius=(3.0, 5.0))
+    X = np.array([0.0, 0.0, 1.0]) + rng.uniform(-1, 1, (t, j, 3)) * [0.4, 0.4, 0.9]
+    with jax.enable_x64(True):
+        uv = np.asarray(project_points(cams, X.reshape(1, n, 3))).reshape(v, t, j, 2).transpose(1, 0, 2, 3)
+    uv = uv + rng.normal(0, 1.0, uv.shape)
+    uv32 = jax.device_put(uv.astype(np.float32))
+    conf32 = jax.device_put(np.ones(uv.shape[:-1], np.float32))
+    print(f"issue benchmark: {t} frames x {v} views x {j} joints = {n} points, rig 3-5 m, 1 px noise\n")
+    uv_vn = uv.transpose(1, 0, 2, 3).reshape(v, n, 2)
+    P = np.asarray(cams.K) @ np.concatenate([cams.R, cams.t[..., None]], -1)
+    und = undistorted_pixels(cams, uv_vn)
+    ref = numpy_svd_dlt(P, und, np.ones((v, n)))  # float64 SVD DLT on OpenCV-undistorted pixels
+    rows = []
+
+    def run(name, fn, to_points, repeat=args.repeat):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(fn())
+        first = time.perf_counter() - t0
+        rate = n / best_time(fn, repeat)
+        pts = np.asarray(to_points(out), np.float64).reshape(-1, 3)
+        err = 1000 * np.linalg.norm(pts - X.reshape(-1, 3), axis=-1)
+        dev = 1000 * np.nanmax(np.linalg.norm(pts - ref, axis=-1))
+        rows.append((name, rate))
+        print(f"{name:52s} {rate:12,.0f} points/s  3D error mean {np.nanmean(err):6.3f} mm  max |X - SVD64| "
+              f"{dev:8.4f} mm  (first call {first:.1f} s)", flush=True)
+
+    fast = make_triangulator(cams)
+    key = jax.random.key(0)
+    run("lift3d make_triangulator (float32)", lambda: fast(uv32, conf32), lambda a: a)
+    with jax.enable_x64(True):  # the same estimator in float64 (12 Newton steps of undistortion)
+        X64 = np.asarray(make_triangulator(cams, num_undistort_iters=12)(uv)).reshape(-1, 3)
+    dev64 = 1000 * np.max(np.linalg.norm(np.asarray(fast(uv32, conf32)).reshape(-1, 3) - X64, axis=-1))
+    print(f"  make_triangulator float32 vs its float64 evaluation: max deviation {dev64:.5f} mm")
+    run("lift3d triangulate_dlt (float32)", lambda: triangulate_dlt(cams, uv32, conf32)[0], lambda a: a)
+    run("lift3d triangulate_ransac (all pairs, 10 px)",
+        lambda: triangulate_ransac(key, cams, uv32, conf32, threshold_px=10.0)[0], lambda a: a)
+    err_ref = 1000 * np.linalg.norm(ref - X.reshape(-1, 3), axis=-1)
+    print(f"{'numpy SVD DLT float64 (reference)':52s} {'':12s}           3D error mean {err_ref.mean():6.3f} mm")
+
+    def cv2_pairs():
+        return cv2_pairs_median(P, undistorted_pixels(cams, uv_vn))
+
+    run("cv2 undistortPoints + triangulatePoints pairs + median", cv2_pairs, lambda a: a, repeat=1)
+    group = aniposelib_group(cams, args.aniposelib_path)
+    if group is not None:
+        m = min(n, 20000)  # aniposelib is slow: timed on a prefix, rate scaled
+        sub = uv_vn[:, :m].copy()
+        group.triangulate(sub)
+        sec = best_time(lambda: group.triangulate(sub), 1)
+        pts = group.triangulate(sub)
+        err = 1000 * np.linalg.norm(pts - X.reshape(-1, 3)[:m], axis=-1)
+        rows.append(("aniposelib CameraGroup.triangulate", m / sec))
+        print(f"{'aniposelib CameraGroup.triangulate (' + str(m) + ' points)':52s} {m / sec:12,.0f} points/s  "
+              f"3D error mean {np.nanmean(err):6.3f} mm  max |X - SVD64| "
+              f"{1000 * np.nanmax(np.linalg.norm(pts - ref[:m], axis=-1)):8.4f} mm", flush=True)
+    print("\nmake_triangulator speed relative to each:")
+    for name, rate in rows[1:]:
+        print(f"  {name:56s} x{rows[0][1] / rate:8.2f}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--frames", type=int, default=10000)
+    ap.add_argument("--mode", choices=["issue", "full"], default="issue")
+    ap.add_argument("--frames", type=int, default=None, help="default 8000 (issue) or 10000 (full)")
     ap.add_argument("--views", type=int, default=4)
     ap.add_argument("--joints", type=int, default=25)
     ap.add_argument("--repeat", type=int, default=3)
@@ -137,6 +229,10 @@ def main(argv=None) -> None:
     ap.add_argument("--aniposelib-path", default=None, help="folder to add to sys.path for aniposelib")
     args = ap.parse_args(argv)
     print(machine_info())
+    if args.mode == "issue":
+        args.frames = args.frames or 8000
+        return issue_benchmark(args)
+    args.frames = args.frames or 10000
     rng = np.random.default_rng(0)
     t, v, j = args.frames, args.views, args.joints
     n = t * j
