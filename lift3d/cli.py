@@ -7,6 +7,7 @@ and field, and exit with status 2; `--debug` shows the full traceback instead.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,8 @@ examples:
   lift3d rig convert Calib.qca.txt rig.toml     convert any rig file to the anipose / Pose2Sim TOML layout
   lift3d calibrate intrinsics cams/ --board calib/boards/B.toml -o intrinsics.toml
   lift3d triangulate --rig Calib.qca.txt --keypoints pose/cam0*_json --skeleton body_25b --fps 60 -o trial.trc
+  lift3d lift --keypoints pose/cam01_json --skeleton body_25b --rig Calib.qca.txt -o lifted.npz
+  lift3d train lifter --config experiments/lifter_synthetic.py:smoke --workdir runs/smoke
   lift3d synthetic --out twin --subjects S9,S11 write the synthetic Human3.6M twin (VideoPose3D layout)
   lift3d eval --pred pred.npz --data twin       per-action MPJPE / P-MPJPE table, Human3.6M-style
 
@@ -120,6 +123,37 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         )
     print(format_camera_table(rig))
     print(f"\nwrote {args.out} and its report ({args.report or Path(args.out).with_suffix('.json')})")
+    return 0
+
+
+def _cmd_train_lifter(args: argparse.Namespace) -> int:
+    from lift3d.train.lifter_trainer import load_config, train_and_evaluate
+
+    summary = train_and_evaluate(load_config(args.config), args.workdir)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _cmd_lift(args: argparse.Namespace) -> int:
+    from lift3d.lift import run_lift
+
+    size = tuple(float(x) for x in args.image_size.split(",")) if args.image_size else None
+    written = run_lift(
+        args.keypoints,
+        format=args.format,
+        skeleton=args.skeleton,
+        checkpoint=args.checkpoint,
+        out=args.out,
+        rig=args.rig,
+        views=args.views.split(",") if args.views else None,
+        person=args.person,
+        image_size=size,
+        focal_px=args.focal_px,
+        min_confidence=args.min_confidence,
+        fps=args.fps,
+    )
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
@@ -283,6 +317,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_triangulate)
 
     p = sub.add_parser(
+        "lift",
+        help="lift single-view 2D keypoints to 3D with the residual MLP lifter",
+        description="Map the detector's skeleton to H36M-17 and lift every frame of every view (or --views) to "
+        "root-relative 3D in the camera frame (mm) with the shipped lifter (trained on the synthetic twin) or "
+        "--checkpoint. Missing joints are fed as masked, never zeroed silently. .npz holds everything; "
+        ".trc/.c3d/.csv hold one detection slot (--person).",
+        epilog="example: lift3d lift --keypoints pose/cam01_json --skeleton body_25b --rig Calib.qca.txt -o lifted.npz",
+    )
+    p.add_argument("--keypoints", type=Path, nargs="+", required=True, help="keypoint folder(s) or file(s)")
+    p.add_argument("--format", default="openpose", help="openpose, coco, dlc, mediapipe or npz")
+    p.add_argument("--skeleton", default=None, help="detector skeleton, e.g. body_25b")
+    p.add_argument("--checkpoint", type=Path, default=None, help="lifter folder (default: the shipped one)")
+    p.add_argument("--rig", type=Path, default=None, help="rig file: intrinsics (and world axes) of the views")
+    p.add_argument("--views", default=None, help="comma-separated views to lift (default all)")
+    p.add_argument("--person", type=int, default=0, help="detection slot written to .trc/.c3d/.csv")
+    p.add_argument("--image-size", default=None, help="W,H when there is no rig")
+    p.add_argument("--focal-px", type=float, default=None, help="focal length in px when there is no rig")
+    p.add_argument("--min-confidence", type=float, default=0.3, help="joints below are treated as missing")
+    p.add_argument("--fps", type=float, default=None, help="frame rate for motion files")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output .npz, .trc, .c3d or .csv")
+    p.set_defaults(func=_cmd_lift)
+
+    p = sub.add_parser("train", help="train a model (configs are Python files in experiments/)")
+    train_sub = p.add_subparsers(dest="model", metavar="MODEL", required=True)
+    q = train_sub.add_parser(
+        "lifter",
+        help="train the residual MLP lifter on the synthetic twin (resumes from WORKDIR)",
+        description="Train the lifter from a config file (FILE.py or FILE.py:variant, e.g. "
+        "experiments/lifter_synthetic.py:smoke); metrics as JSON lines and orbax checkpoints in WORKDIR; an "
+        "interrupted run resumes from its latest checkpoint.",
+    )
+    q.add_argument("--config", required=True, help="config file, optionally :variant")
+    q.add_argument("--workdir", type=Path, required=True, help="run folder (checkpoints, metrics.jsonl)")
+    q.set_defaults(func=_cmd_train_lifter)
+
+    p = sub.add_parser(
         "eval",
         help="evaluate 3D predictions Human3.6M-style (per-action MPJPE / P-MPJPE table)",
         description="Match predictions to Human3.6M ground truth (any of the three layouts: VideoPose3D npz, "
@@ -343,13 +413,17 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from lift3d.data.motion import MotionFileError
     from lift3d.data.samples import SampleUnavailableError
     from lift3d.eval.h36m_eval import EvaluationError
+    from lift3d.lift import LiftInputError
     from lift3d.pipelines.triangulate import CaptureInputError
+    from lift3d.train.checkpoint import CheckpointError
 
     errors: list[type[BaseException]] = [
         KeypointFileError,
         MotionFileError,
         CaptureInputError,
         CalibrationError,
+        LiftInputError,
+        CheckpointError,
         SampleUnavailableError,
         FileNotFoundError,
         NotADirectoryError,

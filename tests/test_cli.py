@@ -27,7 +27,7 @@ def test_help_lists_the_commands(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("demo", "fetch", "rig"):
+    for command in ("demo", "fetch", "rig", "triangulate", "calibrate", "lift", "train", "eval", "synthetic"):
         assert command in out
     assert "examples:" in out
     commands = build_parser()._subparsers._group_actions[0].choices
@@ -88,3 +88,12 @@ def test_calibrate_reports_missing_board_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "img00.png" in err
     assert not (tmp_path / "r.toml").exists()
+
+
+def test_lift_empty_folder_is_one_line_error(tmp_path, capsys):
+    empty = tmp_path / "cam01_json"
+    empty.mkdir()
+    assert main(["lift", "--keypoints", str(empty), "--skeleton", "body_25b", "-o", str(tmp_path / "o.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cam01_json" in err
+    assert not (tmp_path / "o.npz").exists()

@@ -1,0 +1,234 @@
+"""The residual MLP lifter in lift3d (JAX / Flax NNX) against the same network in PyTorch, on this CPU.
+
+Run: ``.venv/bin/python benchmarks/lifter.py [--repeats 5] [--quick]`` (PyTorch: ``.venv/bin/pip install
+torch==2.13.0``, the CPU build; it is not a dependency of lift3d).
+
+Network: Martinez et al. 2017 (51 inputs = 17 joints x (x, y, visible), width 1024, 2 residual blocks,
+BatchNorm, ReLU, dropout 0.5, 48 outputs), Adam 1e-3, MSE loss, no max-norm on either side.
+Measured, each as the best of ``--repeats`` timed runs (others share this machine: the best run is the one
+least disturbed; the load average is printed before and after):
+
+- training steps/s at batch 64 and 1024 (lift3d: the trainer's jitted step, `make_train_step`, without
+  augmentation; it also makes the rays and features from 3D on the fly, PyTorch gets ready features);
+- inference poses/s at batch 1024 (lift3d: BatchNorm folded into the linears, `apply_folded`), and the
+  float32 matmul rate of a chain of `jnp.dot` of exactly the network's shapes, the practical peak;
+- single-pose latency (batch 1): float32 and bfloat16 weights (lift3d), float32 (PyTorch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import time
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from lift3d.models.lifter import Lifter, apply_folded, fold_batch_norm
+from lift3d.train.lifter_trainer import make_train_step
+
+WIDTH, BLOCKS, J = 1024, 2, 17
+FEATURES, OUT = 3 * J, 3 * (J - 1)
+
+
+def flops_per_pose() -> int:
+    """Multiply-adds x 2 of the network's matmuls, forward."""
+    return 2 * (FEATURES * WIDTH + 2 * BLOCKS * WIDTH * WIDTH + WIDTH * OUT)
+
+
+def best_times(fns: dict, *, n: int, repeats: int) -> dict:
+    """Best mean seconds per call of each function over `repeats` rounds of `n` calls.
+
+    The functions take turns within each round (lift3d, PyTorch, lift3d, ...), so a burst of load from
+    other users of the machine hits both sides alike; each is warmed up (compiled) first.
+    """
+    for fn in fns.values():
+        jax.block_until_ready(fn())
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            for _ in range(n):
+                out = fn()
+            jax.block_until_ready(out)
+            best[name] = min(best[name], (time.perf_counter() - t) / n)
+    return best
+
+
+def machine() -> str:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import torch
+
+    return (f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {cpu}; {os.cpu_count()} cores; "
+            f"python {platform.python_version()}, jax {jax.__version__}, flax {flax.__version__}, "
+            f""
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads)")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------- PyTorch
+
+
+def torch_model():
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f = nn.Sequential(
+                nn.Linear(WIDTH, WIDTH), nn.BatchNorm1d(WIDTH), nn.ReLU(), nn.Dropout(0.5),
+                nn.Linear(WIDTH, WIDTH), nn.BatchNorm1d(WIDTH), nn.ReLU(), nn.Dropout(0.5),
+            )  # fmt: skip
+
+        def forward(self, x):
+            return x + self.f(x)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = nn.Sequential(nn.Linear(FEATURES, WIDTH), nn.BatchNorm1d(WIDTH), nn.ReLU(), nn.Dropout(0.5))
+            self.blocks = nn.Sequential(*[Block() for _ in range(BLOCKS)])
+            self.out = nn.Linear(WIDTH, OUT)
+
+        def forward(self, x):
+            return self.out(self.blocks(self.inp(x)))
+
+    torch.manual_seed(0)
+    return Net()
+
+
+def torch_train_step(batch: int):
+    import torch
+
+    model = torch_model().train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.randn(batch, FEATURES), torch.randn(batch, OUT)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return jnp.zeros(())
+
+    return step
+
+
+def torch_inference(batch: int):
+    import torch
+
+    model = torch_model().eval()
+    x = torch.randn(batch, FEATURES)
+
+    def run():
+        with torch.inference_mode():
+            model(x)
+        return jnp.zeros(())
+
+    return run
+
+
+# ------------------------------------------------------------------------------------------------- lift3d
+
+
+def _lift3d_state(batch: int):
+    model = Lifter(width=WIDTH, num_blocks=BLOCKS, dropout=0.5, rngs=nnx.Rngs(0))
+    graphdef, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+    params, stats = nnx.to_pure_dict(params), nnx.to_pure_dict(stats)
+    tx = optax.adam(1e-3)
+    state = {"params": params, "batch_stats": stats, "opt_state": tx.init(params),
+             "step": jnp.asarray(0), "key": jax.random.key_data(jax.random.key(0))}  # fmt: skip
+    return graphdef, tx, state
+
+
+def lift3d_train_step(batch: int):
+    graphdef, tx, state = _lift3d_state(batch)
+    step = jax.jit(make_train_step(graphdef, tx), donate_argnums=0)
+    rng = np.random.default_rng(0)
+    pts = jnp.asarray((rng.normal(0, 300, (batch, J, 3)) + [0, 0, 5000]).astype(np.float32))
+    up = jnp.asarray(np.tile([0.0, -1.0, 0.0], (batch, 1)).astype(np.float32))
+    box = [state]
+
+    def run():
+        box[0], out = step(box[0], pts, up)
+        return out["loss"]
+
+    return run
+
+
+def _folded(dtype=jnp.float32):
+    graphdef, _, state = _lift3d_state(1)
+    layers = fold_batch_norm(state["params"], state["batch_stats"])
+    return [(w.astype(dtype), b) for w, b in layers]
+
+
+def lift3d_inference(batch: int, dtype=jnp.float32):
+    layers = _folded(dtype)
+    rays = jax.random.normal(jax.random.key(1), (batch, J, 2)) * 0.1
+    f = jax.jit(apply_folded)
+    return lambda: f(layers, rays)
+
+
+def dot_chain(batch: int):
+    """The network's matmuls alone (float32 jnp.dot, same shapes): the practical peak."""
+    ws = [w for w, _ in _folded()]
+    x = jnp.ones((batch, FEATURES), jnp.float32)
+
+    @jax.jit
+    def chain(x, ws):
+        for w in ws:
+            x = jnp.dot(x, w)
+        return x
+
+    return lambda: chain(x, ws)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="lift3d lifter vs PyTorch")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (a rough look)")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    q, r = (0.25 if args.quick else 1.0), args.repeats
+    it = lambda k: max(2, int(k * q))  # noqa: E731
+    print(machine())
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    rows = []
+    for batch, n in ((64, 100), (1024, 10)):
+        t = best_times({"lift3d": lift3d_train_step(batch), "torch": torch_train_step(batch)}, n=it(n), repeats=r)
+        rows.append((f"training steps/s, batch {batch}", 1 / t["lift3d"], 1 / t["torch"]))
+    t = best_times({"lift3d": lift3d_inference(1024), "torch": torch_inference(1024), "dot": dot_chain(1024)},
+                   n=it(20), repeats=r)  # fmt: skip
+    ti, tt, td = t["lift3d"], t["torch"], t["dot"]
+    rows.append(("inference poses/s, batch 1024", 1024 / ti, 1024 / tt))
+    t = best_times({"f32": lift3d_inference(1), "bf16": lift3d_inference(1, jnp.bfloat16), "torch": torch_inference(1)},
+                   n=it(400), repeats=r)  # fmt: skip
+    lat32, lat16, latt = t["f32"], t["bf16"], t["torch"]
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    print("| measure | lift3d | PyTorch | lift3d / PyTorch |")
+    print("|---|---|---|---|")
+    for name, a, b in rows:
+        print(f"| {name} | {a:,.1f} | {b:,.1f} | {a / b:.2f}x |")
+    print(f"| single-pose latency, float32 weights (ms) | {lat32 * 1e3:.3f} | {latt * 1e3:.3f} | {latt / lat32:.2f}x |")
+    print(f"| single-pose latency, bfloat16 weights (ms) | {lat16 * 1e3:.3f} | | {latt / lat16:.2f}x |")
+    fl = flops_per_pose() * 1024
+    print(f"\ninference at batch 1024: {fl / ti / 1e9:.0f} GFLOP/s; jnp.dot chain of the same shapes: "
+          f"{fl / td / 1e9:.0f} GFLOP/s ({td / ti:.0%} of it); "
+          f"PyTorch {fl / tt / 1e9:.0f} GFLOP/s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Data for the lifter: per-(frame, camera) samples, deterministic batches, and on-device augmentation.
+
+Training samples are the camera-frame 3D joints of every (frame, camera) of the training subjects plus the
+world's up direction in that camera; the 2D input is made from them *inside* the jitted step (rays
+``X/Z, Y/Z``, see `lift3d.models.lifter`), after augmentation. Test samples go the way real detections go:
+the dataset's distorted pixels are undistorted through the subject's camera (`pixels_to_rays`).
+
+Determinism (what makes a resumed run equal an uninterrupted one): the sample order of epoch ``e`` is a
+permutation drawn from ``fold_in(data_key, e)`` and batch ``i`` of the epoch takes its slice, so the batch
+of global step ``s`` is a function of (data_key, s) alone; augmentation and dropout keys are
+``fold_in(key, s)``. A checkpoint therefore only needs the step and the base keys.
+
+Augmentations (`augment`), all in the camera frame and all equivalent to a *different, plausible camera
+looking at the same motion*, so the target stays exact:
+
+- turn: rotate the body about the vertical through its root joint (the person faces another way; any
+  angle is valid);
+- elevation: rotate about the horizontal axis through the root perpendicular to the viewing ray, i.e. move
+  the camera up or down on a sphere around the person (valid within the range of real camera heights);
+- roll: rotate about the viewing ray (a rolled camera);
+- distance: slide the person along the ray to its root (a camera closer or farther);
+- flip: mirror x and swap left/right joints (the mirror image of a person is a person);
+- 2D noise: Gaussian, std = `noise_std` x the pose's RMS radius in the image, so noise scales with the
+  person's size in pixels as detector noise does;
+- dropped joints: each joint missing with probability `drop_prob`, fed as the model feeds missing joints.
+
+A rotation about the camera centre (pan / tilt of the real camera) is not used: the model's perspective
+crop makes it nearly a no-op (it only adds a small virtual roll, which ``roll`` covers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from lift3d.data.h36m import H36MDataset
+from lift3d.geometry.rotation import rodrigues_to_matrix
+from lift3d.models.lifter import pixels_to_rays
+from lift3d.skeleton import H36M_17
+
+__all__ = ["TrainSamples", "TestSamples", "train_samples", "test_samples", "batch_indices", "augment"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TrainSamples:
+    """Training samples, one per (frame, camera).
+
+    Attributes:
+        points_camera: (m, j, 3) joints in the camera frame, mm, float32.
+        up: (m, 3) the world's up direction in that camera frame (unit), float32.
+    """
+
+    points_camera: np.ndarray
+    up: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.points_camera)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TestSamples:
+    """Test samples as a detector would give them.
+
+    Attributes:
+        rays: (m, j, 2) undistorted normalised 2D from the dataset's pixels.
+        target: (m, j, 3) root-relative joints in the camera frame, mm.
+        subject, action, camera: (m,) names; frame: (m,) frame numbers.
+    """
+
+    rays: np.ndarray
+    target: np.ndarray
+    subject: np.ndarray
+    action: np.ndarray
+    camera: np.ndarray
+    frame: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rays)
+
+
+def _camera_up(ds: H36MDataset, subject_names, subject_idx: np.ndarray, camera_idx: np.ndarray) -> np.ndarray:
+    ups = {s: np.asarray(ds.rigs[s].cameras.R)[:, :, 2] for s in subject_names}  # R @ e_z: world Z-up
+    table = np.stack([ups[s] for s in subject_names])  # (subjects, v, 3)
+    return table[subject_idx, camera_idx].astype(np.float32)
+
+
+def train_samples(ds: H36MDataset) -> TrainSamples:
+    """All (frame, camera) samples of a dataset for training.
+
+    Args:
+        ds: Dataset with rigs (world Z-up, mm), e.g. ``make_dataset(...).split("train")``.
+
+    Returns:
+        `TrainSamples`.
+    """
+    cs = ds.camera_samples()
+    return TrainSamples(
+        points_camera=np.ascontiguousarray(cs.points_3d_camera, np.float32),
+        up=_camera_up(ds, cs.subjects, cs.subject, cs.camera),
+    )
+
+
+def test_samples(ds: H36MDataset, *, root_index: int = 0) -> TestSamples:
+    """Test samples: the dataset's 2D pixels made into rays through each subject's cameras.
+
+    Args:
+        ds: Dataset with 2D (e.g. ``make_dataset(...).split("test")``).
+        root_index: Root joint of the targets.
+
+    Returns:
+        `TestSamples`, rows in `camera_samples` order (frame-major, camera-minor).
+    """
+    cs = ds.camera_samples()
+    v = len(cs.camera_names)
+    uv = cs.points_2d.reshape(-1, v, 17, 2)
+    rays = np.empty_like(uv)
+    for k, s in enumerate(cs.subjects):
+        rows = cs.subject[::v] == k
+        pts = np.moveaxis(uv[rows], 1, 0).reshape(v, -1, 2)  # (v, n * 17, 2)
+        r = np.asarray(pixels_to_rays(ds.rigs[s].cameras, pts))
+        rays[rows] = np.moveaxis(r.reshape(v, -1, 17, 2), 0, 1)
+    target = cs.points_3d_camera - cs.points_3d_camera[:, root_index : root_index + 1]
+    return TestSamples(
+        rays=rays.reshape(-1, 17, 2).astype(np.float32),
+        target=target.astype(np.float32),
+        subject=np.asarray(cs.subjects)[cs.subject],
+        action=np.asarray(cs.actions)[cs.action],
+        camera=np.asarray(cs.camera_names)[cs.camera],
+        frame=cs.frame,
+    )
+
+
+def batch_indices(data_key: Array, step: int, num_samples: int, batch_size: int) -> np.ndarray:
+    """Sample indices of the batch of global step `step` (shuffled epochs; a partial batch is dropped).
+
+    Args:
+        data_key: The run's data key.
+        step: Global step (0-based).
+        num_samples: Training samples m.
+        batch_size: Batch size.
+
+    Returns:
+        (batch_size,) int64 indices.
+    """
+    per_epoch = num_samples // batch_size
+    if per_epoch < 1:
+        raise ValueError(f"batch size {batch_size} exceeds the {num_samples} training samples")
+    epoch, i = divmod(step, per_epoch)
+    perm = _permutation(data_key, epoch, num_samples)
+    return perm[i * batch_size : (i + 1) * batch_size]
+
+
+_PERM_CACHE: dict = {}
+
+
+def _permutation(data_key: Array, epoch: int, n: int) -> np.ndarray:
+    tag = (tuple(np.asarray(jax.random.key_data(data_key)).ravel().tolist()), epoch, n)
+    if tag not in _PERM_CACHE:
+        _PERM_CACHE.clear()  # one epoch at a time
+        _PERM_CACHE[tag] = np.asarray(jax.random.permutation(jax.random.fold_in(data_key, epoch), n))
+    return _PERM_CACHE[tag]
+
+
+def _unit(x: Array) -> Array:
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-9)
+
+
+def augment(
+    key: Array,
+    points_camera: Array,
+    up: Array,
+    *,
+    root_index: int = 0,
+    flip_permutation: np.ndarray | None = None,
+    turn_deg: float = 0.0,
+    elevation_deg: float = 0.0,
+    roll_deg: float = 0.0,
+    distance_range: tuple[float, float] = (1.0, 1.0),
+    flip_prob: float = 0.0,
+    noise_std: float = 0.0,
+    drop_prob: float = 0.0,
+) -> tuple[Array, Array, Array]:
+    """Augment a batch and make the model's 2D input (see the module doc for each augmentation).
+
+    Args:
+        key: Random key.
+        points_camera: (b, j, 3) joints in the camera frame, mm (all in front of the camera).
+        up: (b, 3) world up in the camera frame.
+        root_index: Root joint.
+        flip_permutation: (j,) left/right swap (default: H36M-17's).
+        turn_deg: Body rotation about the vertical, uniform in +-turn_deg.
+        elevation_deg: Camera elevation change, uniform in +-elevation_deg.
+        roll_deg: Camera roll, uniform in +-roll_deg.
+        distance_range: (lo, hi) factor on the root's distance, log-uniform.
+        flip_prob: Probability of a mirror flip.
+        noise_std: 2D noise std as a fraction of the pose's RMS radius in the image.
+        drop_prob: Probability that a joint is missing.
+
+    Returns:
+        ``(rays (b, j, 2), visible (b, j) bool, target (b, j, 3) root-relative mm)``.
+    """
+    b, j = points_camera.shape[:2]
+    perm = H36M_17.flip_permutation() if flip_permutation is None else np.asarray(flip_permutation)
+    ks = jax.random.split(key, 8)
+    pts = jnp.asarray(points_camera, jnp.float32)
+    up = _unit(jnp.asarray(up, jnp.float32))
+    # mirror: x -> -x for points and up, left <-> right
+    flip = jax.random.uniform(ks[0], (b,)) < flip_prob
+    mirrored = pts[:, perm] * jnp.array([-1.0, 1.0, 1.0])
+    pts = jnp.where(flip[:, None, None], mirrored, pts)
+    up = jnp.where(flip[:, None], up * jnp.array([-1.0, 1.0, 1.0]), up)
+    root = pts[:, root_index]
+    rel = pts - root[:, None]
+    ray = _unit(root)
+    horizontal = _unit(jnp.cross(up, ray))
+
+    def angle(k, deg):
+        return jnp.deg2rad(deg) * jax.random.uniform(k, (b, 1), minval=-1.0, maxval=1.0)
+
+    R = (
+        rodrigues_to_matrix(ray * angle(ks[3], roll_deg))
+        @ rodrigues_to_matrix(horizontal * angle(ks[2], elevation_deg))
+        @ rodrigues_to_matrix(up * angle(ks[1], turn_deg))
+    )
+    rel = jnp.einsum("bik,bjk->bji", R, rel)
+    lo, hi = distance_range
+    scale = jnp.exp(jax.random.uniform(ks[4], (b, 1), minval=np.log(lo), maxval=np.log(hi)))
+    pts = root[:, None] * scale[..., None] + rel
+    z = jnp.maximum(pts[..., 2:], 1.0)  # the ranges used keep people metres in front; guard anyway
+    rays = pts[..., :2] / z
+    centred = rays - jnp.mean(rays, 1, keepdims=True)
+    radius = jnp.sqrt(jnp.mean(jnp.sum(centred**2, -1), -1))
+    rays = rays + noise_std * radius[:, None, None] * jax.random.normal(ks[5], rays.shape)
+    visible = jax.random.uniform(ks[6], (b, j)) >= drop_prob
+    return rays, visible, rel
