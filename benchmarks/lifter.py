@@ -18,9 +18,7 @@ least disturbed; the load average is printed before and after):
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import time
 
 import flax
@@ -29,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from machine import machine_info  # sibling module: benchmarks/ is on sys.path when run as a script
 
 from lift3d.models.lifter import Lifter, apply_folded, fold_batch_norm
 from lift3d.train.lifter_trainer import make_train_step
@@ -62,18 +61,11 @@ def best_times(fns: dict, *, n: int, repeats: int) -> dict:
 
 
 def machine() -> str:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     import torch
 
-    return (f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {cpu}; {os.cpu_count()} cores; "
-            f"python {platform.python_version()}, jax {jax.__version__}, flax {flax.__version__}, "
-            f""
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads)")  # fmt: skip
+    return machine_info(
+        jax=jax.__version__, flax=flax.__version__, torch=f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- PyTorch

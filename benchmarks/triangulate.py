@@ -26,16 +26,14 @@ Usage: python benchmarks/triangulate.py [--mode issue|full] [--frames N] [--view
 from __future__ import annotations
 
 import argparse
-import datetime
 import itertools
-import os
-import platform
 import sys
 import time
 
 import cv2
 import jax
 import numpy as np
+from machine import machine_info  # sibling module: benchmarks/ is on sys.path when run as a script
 
 from lift3d.geometry.camera import Camera, project_points, stack_cameras
 from lift3d.geometry.triangulate import (
@@ -75,19 +73,6 @@ def best_time(fn, repeat: int) -> float:
         jax.block_until_ready(fn())
         times.append(time.perf_counter() - t0)
     return min(times)
-
-
-def machine_info() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"date {datetime.datetime.now().isoformat(timespec='seconds')}; {platform.platform()}; "
-            f"CPU {cpu}; {os.cpu_count()} logical cores; python {platform.python_version()}; "
-            f"jax {jax.__version__} ({jax.devices()[0].platform}); numpy {np.__version__}; "
-            f"opencv {cv2.__version__}; load average {os.getloadavg()[0]:.1f} at start")
 
 
 def undistorted_pixels(cams: Camera, uv: np.ndarray) -> np.ndarray:
@@ -228,7 +213,11 @@ def main(argv=None) -> None:
     ap.add_argument("--outliers", type=float, default=0.02, help="fraction of gross 2D outliers")
     ap.add_argument("--aniposelib-path", default=None, help="folder to add to sys.path for aniposelib")
     args = ap.parse_args(argv)
-    print(machine_info())
+    print(
+        machine_info(
+            jax=f"{jax.__version__} ({jax.devices()[0].platform})", numpy=np.__version__, opencv=cv2.__version__
+        )
+    )
     if args.mode == "issue":
         args.frames = args.frames or 8000
         return issue_benchmark(args)
