@@ -119,35 +119,6 @@ def encode_inputs(rays: ArrayLike, visible: ArrayLike | None = None) -> tuple[Ar
     return feats.reshape(*feats.shape[:-2], -1), Rv, n
 
 
-def dropout(x: Array, rate: float, key: Array | None, *, train: bool) -> Array:
-    """Inverted dropout with one random byte per unit (a quarter of the random bits of `jax.random.bernoulli`).
-
-    Random numbers dominate dropout's cost on CPU (threefry is computed, not read); drawing 32 bits and
-    using each byte for one unit cuts that 4x. The rate is rounded to a multiple of 1/256 (0.5 is exact).
-
-    Args:
-        x: Activations (..., w).
-        rate: Drop probability.
-        key: Random key (needed when training with rate > 0).
-        train: False (or rate 0): identity.
-
-    Returns:
-        ``x * keep / (1 - rate)``.
-    """
-    if not train or rate == 0.0:
-        return x
-    threshold = round(rate * 256)
-    if not 0 <= threshold < 256:
-        raise ValueError(f"dropout rate {rate} must be in [0, 1)")
-    if key is None:
-        raise ValueError("dropout needs a key when training (pass key=...)")
-    w = x.shape[-1]
-    words = jax.random.bits(key, (*x.shape[:-1], -(-w // 4)), jnp.uint32)
-    byte = jax.lax.bitcast_convert_type(words, jnp.uint8).reshape(*x.shape[:-1], -1)[..., :w]
-    keep = byte >= threshold
-    return jnp.where(keep, x / (1.0 - threshold / 256.0), 0.0)
-
-
 def byte_dropout(x: Array, rate: float, key: Array | None, *, train: bool) -> Array:
     """Inverted dropout drawing one random byte per unit (a quarter of `jax.random.bernoulli`'s random bits).
 
