@@ -151,6 +151,7 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         focal_px=args.focal_px,
         min_confidence=args.min_confidence,
         fps=args.fps,
+        echo=print,
     )
     for path in written:
         print(f"wrote {path}")

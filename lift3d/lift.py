@@ -29,7 +29,7 @@ import dataclasses
 import functools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -45,7 +45,7 @@ from lift3d.skeleton import Skeleton, get_skeleton, map_to_h36m
 from lift3d.train.checkpoint import CheckpointError, load_lifter_weights, read_lifter_meta
 
 __all__ = ["LoadedLifter", "LiftResult", "LiftInputError", "default_checkpoint", "load_lifter", "lift_rays"]
-__all__ += ["lift_keypoints", "run_lift", "write_lift_npz"]
+__all__ += ["format_lift_summary", "lift_keypoints", "run_lift", "write_lift_npz"]
 
 
 class LiftInputError(ValueError):
@@ -279,6 +279,27 @@ def lift_keypoints(
     return LiftResult(out, visible, world, kp.views, kp.frame_ids, lifter.skeleton, source, kp.fps)
 
 
+def format_lift_summary(result: LiftResult) -> str:
+    """A per-view table of what was lifted: frames, poses lifted / skipped, mean visible joints.
+
+    Args:
+        result: A `LiftResult`.
+
+    Returns:
+        Lines of text (no trailing newline); poses are (frame, detection slot) pairs with any visible joint.
+    """
+    j = result.visible.shape[-1]
+    lines = [f"{'view':<12}{'frames':>8}{'poses lifted':>14}{'skipped':>9}{'joints seen':>13}"]
+    for i, view in enumerate(result.views):
+        vis = result.visible[:, i]  # (t, p, j)
+        detected = vis.any(-1)
+        lifted = np.isfinite(result.points_3d[:, i]).all((-1, -2))
+        seen = vis.sum(-1)[lifted].mean() if lifted.any() else 0.0
+        lines.append(f"{view:<12}{vis.shape[0]:>8}{int(lifted.sum()):>14}{int((detected & ~lifted).sum()):>9}"
+                     f"{seen:>10.1f}/{j}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def write_lift_npz(path: str | os.PathLike, result: LiftResult, **extra) -> Path:
     """Write a `LiftResult` as ``.npz`` atomically.
 
@@ -314,6 +335,7 @@ def run_lift(
     focal_px: float | None = None,
     min_confidence: float = 0.3,
     fps: float | None = None,
+    echo: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Read keypoints, lift them, write the result (what ``lift3d lift`` runs).
 
@@ -329,6 +351,7 @@ def run_lift(
         person: Detection slot written to the motion file.
         image_size, focal_px, min_confidence: See `lift_keypoints`.
         fps: Frame rate (motion files need one; default the keypoints' or 30).
+        echo: Called with `format_lift_summary` of the result (e.g. ``print``); None: silent.
 
     Returns:
         The files written.
@@ -355,6 +378,8 @@ def run_lift(
         rig_obj = load_rig(rig)
     result = lift_keypoints(kp, checkpoint=checkpoint, rig=rig_obj, views=views, image_size=image_size,
                             focal_px=focal_px, min_confidence=min_confidence)  # fmt: skip
+    if echo is not None:
+        echo(format_lift_summary(result))
     out = Path(out)
     written = []
     suffix = out.suffix.lower()

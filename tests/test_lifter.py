@@ -233,8 +233,13 @@ def test_lift_real_openpose_with_rig(shipped, tmp_path):
     data = np.load(out[0])
     assert data["points_3d"].shape == res.points_3d.shape and str(data["units"]) == "mm"
     assert "cam01_pelvis" in out[1].read_text().splitlines()[3]
-    npz = run_lift(src, skeleton="body_25b", out=tmp_path / "o.npz", image_size=(1088, 1920))
+    lines = []
+    npz = run_lift(src, skeleton="body_25b", out=tmp_path / "o.npz", image_size=(1088, 1920), echo=lines.append)
     assert str(np.load(npz[0])["intrinsics"]) == "image_size"
+    table = lines[0].splitlines()
+    assert len(table) == 1 + len(res.views) and table[1].split()[0] == res.views[0]
+    lifted = np.isfinite(res.points_3d[:, 0]).all((-1, -2)).sum()  # poses of the first view with an output
+    assert int(table[1].split()[2]) == lifted > 0
 
 
 def test_bad_inputs(shipped, tmp_path):
