@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import re
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -188,18 +187,12 @@ class LiftResult:
     fps: float | None = None
 
 
-def _norm_name(name: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", name.lower())
-
-
 def _match_rig(rig: Rig, views: Sequence[str]) -> Rig:
-    """The rig's cameras in the keypoints' view order (by name, then by name without punctuation)."""
-    if all(v in rig.names for v in views):
-        return rig.subset(list(views))
-    norm = {_norm_name(n): n for n in rig.names}
-    if all(_norm_name(v) in norm for v in views):
-        return rig.subset([norm[_norm_name(v)] for v in views])
-    raise LiftInputError(f"rig cameras {list(rig.names)} do not match the keypoint views {list(views)}")
+    """The rig's cameras in the keypoints' view order (`Rig.match`), as a `LiftInputError` when they differ."""
+    try:
+        return rig.match(views)
+    except KeyError as err:
+        raise LiftInputError(f"rig cameras {list(rig.names)} do not match the keypoint views {list(views)}") from err
 
 
 def _map_joints(points, confidence, source: Skeleton, target: Skeleton):

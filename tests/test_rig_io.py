@@ -391,6 +391,17 @@ def test_unknown_camera_names_file_camera_and_field(tmp_path):
     assert load_rig(path, cameras=["cam_2"]).names == ("cam_2",)
 
 
+def test_match_views_by_normalised_name(tmp_path):
+    rig = load_rig(_toml(tmp_path))
+    names = list(rig.names)  # cam_1, cam_2, ...
+    views = [n.replace("_", "").upper() for n in names[::-1]]  # "CAM2", "CAM1": other spelling, other order
+    matched = rig.match(views)
+    assert matched.names == tuple(names[::-1])
+    np.testing.assert_array_equal(matched.cameras.K, rig.cameras.K[::-1])
+    with pytest.raises(UnknownCameraError, match="no camera matches view 'cam9'"):
+        rig.match(["cam9"])
+
+
 def test_unwritable_rig_leaves_existing_file(tmp_path):
     rig = _random_rig(2, 2)
     target = save_rig(rig, tmp_path / "r.toml")

@@ -7,6 +7,7 @@ Qualisys `.qca.txt`, OpenCV YAML, Human3.6M camera tables). Readers and writers 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -87,6 +88,32 @@ class Rig:
         """One camera, by name or position."""
         i = self.index(name_or_index) if isinstance(name_or_index, str) else name_or_index
         return self.cameras[i]
+
+    def match(self, views: Sequence[str]) -> Rig:
+        """The rig restricted to (and ordered as) views named like its cameras: "cam01" matches "cam_01", "Cam-01".
+
+        Names are compared exactly first, then lower-cased without punctuation.
+
+        Args:
+            views: View names, e.g. keypoint folder names.
+
+        Returns:
+            A `Rig` with one camera a view, in the order of `views` (its names are the rig's).
+
+        Raises:
+            UnknownCameraError: A view with no camera of that name (naming it and the rig's cameras).
+        """
+        key = lambda name: re.sub(r"[^0-9a-z]", "", name.lower())  # noqa: E731
+        by_key = {key(n): n for n in self.names}
+        names = []
+        for view in views:
+            name = view if view in self.names else by_key.get(key(view))
+            if name is None:
+                source = self.metadata.get(SOURCE_KEY)
+                where = f"{source}: " if source else "this rig: "
+                raise UnknownCameraError(f"{where}no camera matches view {view!r}; cameras are {list(self.names)}")
+            names.append(name)
+        return self.subset(names)
 
     def subset(self, names: Sequence[str]) -> Rig:
         """The rig restricted to (and ordered as) the given camera names."""
