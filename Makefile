@@ -6,10 +6,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lift3d-installed
-# Debian packages lift3d needs at run time: libusb (import open3d), libGL (OpenCV, Open3D), EGL/GL for
-# Open3D's headless rendering.
-DEB_PACKAGES := libusb-1.0-0 libgl1 libegl1 libgomp1
-DEB_LIBS := libusb-1.0.so.0 libGL.so.1 libEGL.so.1 libgomp.so.1
+# Debian packages lift3d needs at run time: libusb (import open3d), libGL (OpenCV), EGL + Mesa's software
+# driver for Open3D's headless rendering (Visualizer(visible=False) falls back to an EGL offscreen context).
+DEB_PACKAGES := libusb-1.0-0 libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libgomp1
 
 .PHONY: demo test lint pytest system-deps clean
 
@@ -32,9 +31,9 @@ $(STAMP): pyproject.toml | system-deps
 
 # Installs the missing Debian libraries when root; otherwise stops with the exact command to run.
 system-deps:
-	@missing=""; libs=($(DEB_LIBS)); pkgs=($(DEB_PACKAGES)); \
-	for i in $${!libs[@]}; do \
-	  /sbin/ldconfig -p 2>/dev/null | grep -q "$${libs[$$i]}" || missing="$$missing $${pkgs[$$i]}"; \
+	@missing=""; \
+	for pkg in $(DEB_PACKAGES); do \
+	  dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

@@ -24,6 +24,7 @@ examples:
   lift3d train lifter --config experiments/lifter_synthetic.py:smoke --workdir runs/smoke
   lift3d synthetic --out twin --subjects S9,S11 write the synthetic Human3.6M twin (VideoPose3D layout)
   lift3d eval --pred pred.npz --data twin       per-action MPJPE / P-MPJPE table, Human3.6M-style
+  lift3d view trial.trc --rig Calib.qca.txt --png frame.png    render a frame headless (or a window, --video)
 
 Run `lift3d COMMAND --help` for the options of each command.
 """
@@ -200,6 +201,23 @@ def _cmd_synthetic(args: argparse.Namespace) -> int:
         written = writers[layout]()
         print(f"{layout}: {written}")
     print(f"{ds.num_frames} poses of {len(ds.subjects)} subjects, {len(ds.sequences)} takes -> {args.out}")
+    return 0
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    from lift3d.view import run_view
+
+    size = tuple(int(x) for x in args.size.split(","))
+    result = run_view(
+        args.results, rig=args.rig, png=args.png, frame=args.frame, video=args.video, skeleton=args.skeleton,
+        camera=args.camera, image_size=size, fps=args.fps,
+        trajectories=args.trajectories.split(",") if args.trajectories not in (None, "all") else args.trajectories,
+    )  # fmt: skip
+    for note in result.get("notes", ()):
+        print(f"note: {note}", file=sys.stderr)
+    for key in ("png", "video"):
+        if result.get(key):
+            print(f"wrote {result[key]}")
     return 0
 
 
@@ -386,6 +404,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.set_defaults(func=_cmd_synthetic)
 
+    p = sub.add_parser(
+        "view",
+        help="look at 3D results in Open3D: a window, or headless PNG / MP4",
+        description="Show one or more 3D joint files (.trc, .c3d, .csv, .npz; overlaid in distinct colours, "
+        "aligned on their frame numbers) with the rig's camera frusta and a floor grid. Without --png or "
+        "--video an interactive window opens when a display exists (space: play / pause, left / right "
+        "arrows: step). --png and --video render headless (no display needed: EGL + Mesa's software "
+        "driver, Debian packages libegl1 libegl-mesa0 libgl1-mesa-dri, which `make` installs).",
+        epilog="examples:\n  lift3d view balancing.trc --rig Calib.qca.txt --png frame.png --frame 10\n"
+        "  lift3d view balancing.trc lifted.npz --rig Calib.qca.txt --video trial.mp4\n"
+        "  lift3d view balancing.trc --rig Calib.qca.txt --camera cam_01 --png from_cam01.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("results", nargs="+", type=Path, help="3D joint files (.trc, .c3d, .csv, .npz)")
+    p.add_argument("--rig", type=Path, default=None, help="rig file: camera frusta with names, world up axis")
+    p.add_argument("--png", type=Path, default=None, help="render one frame to this PNG (headless)")
+    p.add_argument("--frame", type=int, default=None,
+                   help="frame number as stored in the file (TRC Frame#); default the first with joints")
+    p.add_argument("--video", type=Path, default=None, help="render every frame to this .mp4 / .avi (headless)")
+    p.add_argument("--camera", default=None, help="view from this rig camera (default: a 3/4 view of the scene)")
+    p.add_argument("--skeleton", default=None, help="skeleton for the bones (default: from the joint names)")
+    p.add_argument("--size", default="960,720", help="render size W,H in px (default 960,720)")
+    p.add_argument("--fps", type=float, default=None, help="video frame rate (default: the file's)")
+    p.add_argument("--trajectories", default=None, help="comma-separated joints whose paths are drawn, or 'all'")
+    p.set_defaults(func=_cmd_view)
+
     p = sub.add_parser("rig", help="inspect or convert rig (calibration) files")
     rig_sub = p.add_subparsers(dest="rig_command", metavar="ACTION", required=True)
     q = rig_sub.add_parser(
@@ -431,6 +475,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         H36MFormatError,
         EvaluationError,
     ]
+    from lift3d.view import ViewInputError
+    from lift3d.viz.render import RendererUnavailable
+
+    errors += [RendererUnavailable, ViewInputError]
     try:
         from lift3d.data.rig_io import RigFileError
 

@@ -35,6 +35,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs) -
     if mode == "w":
         open_kwargs.setdefault("encoding", "utf-8")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
     try:
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
@@ -45,6 +46,12 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs) -
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | os.PathLike[str], data: Any, *, indent: int = 2) -> Path:
