@@ -238,8 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="run the end-to-end demo on the real Pose2Sim sample capture",
-        description="Fetch the Pose2Sim sample capture (pip download from PyPI, cached), load its Qualisys "
-        "calibration, print the camera table and write the outputs to --out.",
+        description="Fetch the Pose2Sim sample capture (pip download from PyPI, cached) and run the whole "
+        "chain on it: camera table of its Qualisys calibration; intrinsics from its checkerboard photos vs "
+        "Qualisys; robust triangulation of the balancing trial with filtering (TRC + CSV); one camera lifted "
+        "with the shipped lifter and compared with the triangulation; Open3D renders (PNG, MP4, GIF), 2D "
+        "overlays and plots; all of it on one page, OUT/report.html. About 1.5 minutes on 2 cores.",
     )
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
     p.add_argument(

@@ -62,11 +62,13 @@ def compare_intrinsics(
     out_dir.mkdir(parents=True, exist_ok=True)
     rig_path = out_dir / "intrinsics.toml"
     rig, report = calibrate_intrinsics(photos_dir, Board(**_SAMPLE_BOARD), rig_path)
-    ref_fx = dict(zip(reference.names, np.asarray(reference.cameras.K)[:, 0, 0], strict=True))
     rows, pngs = [], []
     for name, cam in report["cameras"].items():
         fx = float(cam["K"][0][0])
-        ref = ref_fx.get(name)
+        try:
+            ref = float(np.asarray(reference.match([name]).cameras.K)[0, 0, 0])
+        except KeyError:  # a camera the reference does not have
+            ref = None
         rows.append(dict(
             camera=name, views_used=cam["views_used"], views_found=cam["views_found"], fx=fx,
             fx_ref=None if ref is None else float(ref),
@@ -100,6 +102,7 @@ class LiftComparison:
         view: The lifted camera.
         lifted_world: (t, 17, 3) lifted root-relative joints rotated into world axes, mm (NaN: not lifted).
         triangulated: (t, 17, 3) the triangulation mapped to H36M-17, root-relative, mm.
+        triangulated_pelvis_m: (t, 3) the triangulated pelvis (mid-hips), world, metres.
         mpjpe_mm: Mean per-joint error after root alignment (P1).
         p_mpjpe_mm: After a similarity (Procrustes) alignment (P2).
         per_joint_mm: (17,) P2 per joint.
@@ -110,6 +113,7 @@ class LiftComparison:
     view: str
     lifted_world: np.ndarray
     triangulated: np.ndarray
+    triangulated_pelvis_m: np.ndarray
     mpjpe_mm: float
     p_mpjpe_mm: float
     per_joint_mm: np.ndarray
@@ -158,6 +162,7 @@ def lift_one_view(
     t = np.arange(len(slot))
     lifted = np.asarray(result.points_3d_world[t, 0, slot], np.float64)  # (t, 17, 3) root-relative, mm
     tri17, conf17 = (np.asarray(a, np.float64) for a in map_to_h36m(tri, None, triangulation_skeleton(triangulation)))
+    pelvis_m = tri17[:, 0] / 1000.0
     tri17 = tri17 - tri17[:, :1]
     both = np.isfinite(lifted).all(-1) & (conf17 > 0)
     mask = both & both.any(-1, keepdims=True)
@@ -166,7 +171,7 @@ def lift_one_view(
     per_joint = np.asarray(p_mpjpe(safe_l, safe_t, mask=mask, reduce=False))  # (t, 17), NaN where not valid
     per_joint = np.nansum(per_joint, 0) / np.maximum(np.isfinite(per_joint).sum(0), 1)
     return LiftComparison(
-        view=view, lifted_world=lifted, triangulated=tri17,
+        view=view, lifted_world=lifted, triangulated=tri17, triangulated_pelvis_m=pelvis_m,
         mpjpe_mm=float(mpjpe(safe_l, safe_t, mask=mask)), p_mpjpe_mm=float(p_mpjpe(safe_l, safe_t, mask=mask)),
         per_joint_mm=per_joint, frames=frames, joint_names=tuple(H36M_17.joints),
     )  # fmt: skip

@@ -1,6 +1,7 @@
 """The `lift3d` command line and the demo, on the real sample files in ../shared/data."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,8 @@ def test_missing_file_is_one_line_error(tmp_path, capsys):
 
 @needs_shared
 def test_demo_on_shared_sample(tmp_path, capsys):
+    import cv2
+
     assert main(["demo", "--sample", str(SHARED), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     data = json.loads((tmp_path / "out" / "cameras.json").read_text())
@@ -72,6 +75,19 @@ def test_demo_on_shared_sample(tmp_path, capsys):
     distances = [sum(c * c for c in centre) ** 0.5 for centre in data["centers"]]
     assert all(3.0 < d < 5.0 for d in distances), distances
     assert "cam_03" in out
+    # the whole demo: intrinsics vs Qualisys, triangulation, lift, renders, report
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    numbers = summary["numbers"]
+    assert numbers["fx_error_pct_max"] < 1.5  # checkerboard fx within 1.5 % of Qualisys
+    assert numbers["reprojection_px"] < 10.3  # better than Pose2Sim's own run on this trial
+    assert 50 < numbers["lift_p_mpjpe_mm"] < 200  # one view lifted: plausible, far from the triangulation's
+    for key in ("trc", "csv", "lifted", "scene", "video", "gif", "overlays", "coverage", "report"):
+        assert Path(summary["outputs"][key]).stat().st_size > 1000, key
+    scene = cv2.imread(summary["outputs"]["scene"])
+    assert scene.std() > 10  # not blank
+    html = Path(summary["outputs"]["report"]).read_text()
+    images = re.findall(r'src="([^"]+)"', html)
+    assert len(images) >= 8 and all((tmp_path / "out" / src).is_file() for src in images)
 
 
 def test_calibrate_reports_missing_board_in_one_line(tmp_path, capsys):
