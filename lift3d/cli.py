@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -208,17 +209,23 @@ def _cmd_view(args: argparse.Namespace) -> int:
     from lift3d.view import run_view
 
     size = tuple(int(x) for x in args.size.split(","))
-    result = run_view(
-        args.results, rig=args.rig, png=args.png, frame=args.frame, video=args.video, skeleton=args.skeleton,
-        camera=args.camera, image_size=size, fps=args.fps,
-        trajectories=args.trajectories.split(",") if args.trajectories not in (None, "all") else args.trajectories,
-    )  # fmt: skip
+    with warnings.catch_warnings():  # the notes come back in the result and are printed once, below
+        warnings.simplefilter("ignore", UserWarning)
+        result = _view(run_view, args, size)
     for note in result.get("notes", ()):
         print(f"note: {note}", file=sys.stderr)
     for key in ("png", "video"):
         if result.get(key):
             print(f"wrote {result[key]}")
     return 0
+
+
+def _view(run_view, args: argparse.Namespace, size: tuple[int, ...]) -> dict:
+    return run_view(
+        args.results, rig=args.rig, png=args.png, frame=args.frame, video=args.video, skeleton=args.skeleton,
+        camera=args.camera, image_size=size, fps=args.fps,
+        trajectories=args.trajectories.split(",") if args.trajectories not in (None, "all") else args.trajectories,
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

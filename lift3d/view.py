@@ -7,6 +7,7 @@ MP4 of all frames, or opens an interactive Open3D window with playback when a di
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -114,6 +115,50 @@ def _guess_up(points: np.ndarray, skeleton: Skeleton | None) -> np.ndarray:
     return np.array([0.0, 0.0, 1.0])
 
 
+def _read_result(path: PathLike) -> Motion:
+    """A motion file, or the ``.npz`` of `lift3d lift` (its first view's first detection, world axes)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            if "points_3d" in z.files and "root-relative" in str(z["frame"] if "frame" in z.files else ""):
+                key = "points_3d_world" if "points_3d_world" in z.files else "points_3d"
+                pts = np.asarray(z[key], np.float64)[:, 0, 0]  # (t, j, 3) mm: view 0, detection slot 0
+                fps = float(z["fps"]) if "fps" in z.files and np.isfinite(z["fps"]) else 30.0
+                ids = np.asarray(z["frame_ids"], np.int64)
+                return Motion(points=pts, joint_names=tuple(str(n) for n in z["joint_names"]), fps=fps, units="mm",
+                              frame_ids=ids, time=ids / fps, y_up=False,
+                              source=f"{path} [{z['views'][0]}, root-relative]")  # fmt: skip
+    return read_motion(path)
+
+
+def _pelvis(m: Motion) -> np.ndarray:
+    """(t, 3) mid-hips (or the first joint) of a motion, in metres."""
+    names = [canonical_joint_name(n) for n in m.joint_names]
+    hips = [names.index(h) for h in ("left_hip", "right_hip") if h in names]
+    pts = m.points[:, hips].mean(1) if len(hips) == 2 else m.points[:, 0]
+    return pts / (1000.0 if m.units == "mm" else 1.0)
+
+
+def _anchor_root_relative(motions: list[Motion]) -> list[str]:
+    """Place root-relative results (lifts) at the pelvis of the first absolute result, in place."""
+    notes = []
+    anchor = next((m for m in motions if "root-relative" not in (m.source or "")), None)
+    for i, m in enumerate(motions):
+        if "root-relative" not in (m.source or ""):
+            continue
+        scale = 1000.0 if m.units == "mm" else 1.0
+        if anchor is None:
+            notes.append(f"{m.source}: root-relative, drawn with its pelvis at the origin")
+            continue
+        pelvis = np.full((len(m.frame_ids), 3), np.nan)
+        idx = np.searchsorted(anchor.frame_ids, m.frame_ids).clip(0, len(anchor.frame_ids) - 1)
+        ok = anchor.frame_ids[idx] == m.frame_ids
+        pelvis[ok] = _pelvis(anchor)[idx[ok]]
+        motions[i] = dataclasses.replace(m, points=m.points + pelvis[:, None] * scale)
+        notes.append(f"{m.source}: root-relative, drawn at the pelvis of {anchor.source}")
+    return notes
+
+
 def load_tracks(
     paths: Sequence[PathLike | Motion],
     *,
@@ -136,11 +181,12 @@ def load_tracks(
     """
     from lift3d.viz.scene import Track
 
-    motions = [p if isinstance(p, Motion) else read_motion(p) for p in paths]
+    motions = [p if isinstance(p, Motion) else _read_result(p) for p in paths]
     if not motions:
         raise ViewInputError("view: no motion file given")
+    notes = _anchor_root_relative(motions)
     frame_ids = np.unique(np.concatenate([m.frame_ids for m in motions]))
-    tracks, notes, up = [], [], None
+    tracks, up = [], None
     for m in motions:
         src = m.source or "motion"
         sk = skeleton_for_names(m.joint_names, skeleton)

@@ -299,6 +299,22 @@ def test_view_command_writes_a_png_and_names_a_bad_frame(offscreen, tmp_path, ca
     assert "w.trc" in capsys.readouterr().err
 
 
+def test_view_places_a_root_relative_lift_at_the_triangulated_pelvis(tmp_path):
+    from lift3d.view import load_tracks
+
+    pts = walking(3)  # (t, 17, 3) m, H36M-17: joint 0 is the pelvis
+    trc = write_motion(tmp_path / "tri.trc", pts, joint_names=H36M_17.joints, fps=50, frame_ids=np.arange(3))
+    rel = (pts - pts[:, :1]) * 1000.0  # what `lift3d lift` writes: root-relative, mm, (t, v, p, j, 3)
+    np.savez(tmp_path / "lift.npz", points_3d=rel[:, None, None], points_3d_world=rel[:, None, None],
+             joint_names=np.asarray(H36M_17.joints), views=np.asarray(["cam01"]), frame_ids=np.arange(3),
+             frame=np.asarray("camera, root-relative"), fps=np.asarray(50.0), units=np.asarray("mm"))  # fmt: skip
+    tracks, frame_ids, fps, up, notes = load_tracks([trc, tmp_path / "lift.npz"])
+    hips = [H36M_17.index("left_hip"), H36M_17.index("right_hip")]
+    expected = rel / 1000.0 + pts[:, hips].mean(1)[:, None]
+    np.testing.assert_allclose(tracks[1].metres()[:, 0], expected, atol=1e-6)
+    assert any("root-relative" in n for n in notes)
+
+
 def test_view_without_rig_guesses_up(tmp_path):
     from lift3d.view import load_tracks
 
