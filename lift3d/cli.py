@@ -128,6 +128,23 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate_refine(args: argparse.Namespace) -> int:
+    from lift3d.calibration.refine import run_refine
+    from lift3d.data.rig_io import format_camera_table
+
+    rig, report = run_refine(
+        args.rig, args.keypoints, out=args.out, report=args.report, format=args.format, skeleton=args.skeleton,
+        people=args.people or None, min_confidence=args.min_confidence, threshold_px=args.threshold_px,
+        max_frames=args.max_frames, refine_intrinsics=args.refine_intrinsics, gauge=args.gauge,
+        max_rounds=args.max_rounds,
+    )  # fmt: skip
+    print(format_camera_table(rig))
+    err = report["dlt_error_px"]
+    print(f"\nmean reprojection error (DLT of all cameras): {err['initial']:.2f} px -> {err['refined']:.2f} px")
+    print(f"wrote {args.out} and its report ({args.report or Path(args.out).with_suffix('.json')})")
+    return 0
+
+
 def _cmd_train_lifter(args: argparse.Namespace) -> int:
     from lift3d.train.lifter_trainer import load_config, train_and_evaluate
 
@@ -310,6 +327,33 @@ def build_parser() -> argparse.ArgumentParser:
             )  # fmt: skip
             q.add_argument("--max-rms", type=float, default=5.0, help="refuse a rig above this RMS error (px)")
         q.set_defaults(func=_cmd_calibrate)
+
+    q = cal.add_parser(
+        "refine",
+        help="refine a rig's extrinsics on people's 2D keypoints (bundle adjustment, people as the target)",
+        description="Refine the camera poses (optionally intrinsics) of RIG by bundle adjustment on the 2D "
+        "keypoints of people seen by several cameras: robust loss, frames spread over the capture, people "
+        "re-associated with the refined rig between rounds; world frame and scale held by RIG. Writes the "
+        "TOML and a JSON report (reprojection error per camera before / after); on failure no rig is written.",
+        epilog="example: lift3d calibrate refine --rig Calib.qca.txt --keypoints single_BalancingTrial/pose/"
+        "cam0{1,2,3,4}_json --skeleton body_25b -o refined.toml",
+    )
+    q.add_argument("--rig", type=Path, required=True, help="initial rig (any rig file)")
+    q.add_argument("--keypoints", nargs="+", type=Path, required=True, help="keypoint folder / file per camera")
+    q.add_argument("-o", "--out", type=Path, required=True, help="refined rig TOML to write")
+    q.add_argument("--report", type=Path, default=None, help="JSON report (default: OUT with .json)")
+    q.add_argument("--format", default="openpose", help="openpose, coco, dlc, mediapipe or npz")
+    q.add_argument("--skeleton", default=None, help="detector skeleton, e.g. body_25b")
+    q.add_argument("--people", type=int, default=1, help="people used as the target (0: all)")
+    q.add_argument("--min-confidence", type=float, default=0.3, help="detections below are ignored")
+    q.add_argument("--threshold-px", type=float, default=20.0, help="inlier threshold of the robust start (px)")
+    q.add_argument("--max-frames", type=int, default=300, help="frames used, spread over the capture")
+    q.add_argument("--refine-intrinsics", choices=["none", "focal", "focal_center", "all"], default="none",
+                   help="also adjust intrinsics (one person rarely pins them down)")
+    q.add_argument("--gauge", choices=["similarity", "reference"], default="similarity",
+                   help="how RIG holds the world frame: a similarity to all cameras, or the first camera fixed")
+    q.add_argument("--max-rounds", type=int, default=8, help="re-association + adjustment rounds")
+    q.set_defaults(func=_cmd_calibrate_refine)
 
     p = sub.add_parser(
         "triangulate",

@@ -1,0 +1,268 @@
+"""Rig refinement from people's keypoints: the solver, the gauge, synthetic recovery and the real balancing trial."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from lift3d.calibration import refine as rf
+from lift3d.calibration.bundle import free_mask
+from lift3d.calibration.errors import CalibrationError
+from lift3d.data.keypoints import read_keypoints
+from lift3d.data.rig_io import load_rig
+from lift3d.geometry.camera import Camera, project_points
+from lift3d.pipelines.triangulate import match_views
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pose2sim_trials"
+TRIAL = SHARED / "single_BalancingTrial" / "pose"
+CAMS = [TRIAL / f"cam0{i}_json" for i in range(1, 5)]
+RIG = SHARED / "Calib.qca.txt"
+needs_data = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")
+
+
+def ring(v=4, radius=4.0):
+    """Cameras on a ring looking at (0, 0, 1), portrait 1088 x 1920 px, mild distortion."""
+    ang = np.linspace(0, 2 * np.pi, v, endpoint=False) + 0.3
+    C = np.stack([radius * np.cos(ang), radius * np.sin(ang), 1.5 + 0.3 * np.sin(3 * ang)], -1)
+    Rs = []
+    for c in C:
+        z = (np.array([0, 0, 1.0]) - c) / np.linalg.norm(np.array([0, 0, 1.0]) - c)
+        x = np.cross(z, [0, 0, 1.0])
+        x /= np.linalg.norm(x)
+        Rs.append(np.stack([x, np.cross(z, x), z]))
+    R = np.array(Rs)
+    K = np.tile(np.array([[1650.0, 0, 540], [0, 1650, 960], [0, 0, 1]]), (v, 1, 1))
+    return Camera.create(
+        K, R=R, t=-np.einsum("vij,vj->vi", R, C), dist=np.tile([-0.05, 0.14, 0, 0, 0], (v, 1)),
+        image_size=np.tile([1088.0, 1920.0], (v, 1)),
+    )  # fmt: skip
+
+
+def observe(cams, X, rng, noise_px=0.0, keep=0.9):
+    """All (camera, point) observations of points X (n, 3), a random share dropped (each point seen twice)."""
+    v, n = cams.batch_shape[0], len(X)
+    with jax.enable_x64(True):
+        uv = np.asarray(project_points(cams, np.broadcast_to(X, (v, n, 3))), np.float64)
+    seen = rng.random((v, n)) < keep
+    seen[:2] = True
+    c, p = np.nonzero(seen)
+    return uv[c, p] + noise_px * rng.normal(size=(len(c), 2)), c, p
+
+
+@pytest.mark.parametrize("model", ["pinhole", "fisheye"])
+def test_jacobians_match_finite_differences(model):
+    rng = np.random.default_rng(5)
+    cams = ring(3)
+    if model == "fisheye":
+        cams = cams.replace(dist=np.tile([0.05, -0.02, 0.01, 0.0, 0.0], (3, 1)), model="fisheye")
+    X = rng.normal(size=(10, 3)) * 0.5 + [0, 0, 1]
+    uv, c, p = observe(cams, X, rng, keep=1.0)
+    prob = rf._Problem(cams, uv, c, p, np.ones(len(uv)), len(X), "linear", 1.0)
+    state = prob.state(cams, X)
+    act = np.arange(15)
+    eps = 1e-6
+    for cam in range(3):
+        _, _, Jc, Jp = prob.camera(state, cam, act)
+        pts = prob.point[prob.slices[cam]]
+        for k in (0, 2, 4, 6, 7, 8, 10, 11):  # rotation, translation, fx, fy, cx, k1, k2
+            dc = np.zeros((3, 15))
+            dc[cam, k] = eps
+            plus = prob.camera(prob.apply(state, dc, np.zeros_like(X)), cam, None)[0]
+            minus = prob.camera(prob.apply(state, -dc, np.zeros_like(X)), cam, None)[0]
+            np.testing.assert_allclose((plus - minus) / (2 * eps), Jc[..., k], rtol=1e-5, atol=1e-4)
+        for k in range(3):
+            dp = np.zeros_like(X)
+            dp[:, k] = eps
+            plus = prob.camera(prob.apply(state, np.zeros((3, 15)), dp), cam, None)[0]
+            minus = prob.camera(prob.apply(state, np.zeros((3, 15)), -dp), cam, None)[0]
+            np.testing.assert_allclose((plus - minus) / (2 * eps), Jp[..., k], rtol=1e-5, atol=1e-4)
+        assert len(pts) == 10
+
+
+def test_adjust_recovers_exact_rig_and_rejects_outliers():
+    rng = np.random.default_rng(0)
+    truth = ring()
+    X = rng.normal(size=(300, 3)) * [0.4, 0.4, 0.6] + [0, 0, 1]
+    uv, c, p = observe(truth, X, rng)
+    start = rf.perturb_cameras(jax.random.key(1), truth, 2.0, 0.05)
+    # the gauge: camera 0 and one coordinate of the farthest camera's translation, held at the truth
+    free = rf._gauge_mask(truth, 0, "none")
+    assert free[:, :6].sum() == 4 * 6 - 7
+    R, t = np.asarray(start.R).copy(), np.asarray(start.t).copy()
+    held = free[:, 3:6] == 0
+    R[0], t[held] = np.asarray(truth.R)[0], np.asarray(truth.t)[held]
+    start = start.replace(R=R, t=t)
+    X0 = X + rng.normal(0, 0.03, X.shape)
+    res = rf.adjust_cameras_and_points(start, X0, uv, c, p, free=free, loss="linear", ftol=1e-14)
+    assert res.status == "converged"
+    np.testing.assert_allclose(np.asarray(res.cameras.R), np.asarray(truth.R), atol=1e-8)
+    np.testing.assert_allclose(np.asarray(res.cameras.t), np.asarray(truth.t), atol=1e-8)
+    np.testing.assert_allclose(res.points_3d, X, atol=1e-7)
+    assert res.errors_px.max() < 1e-5 and res.initial_errors_px.mean() > 10
+    # 10 % gross outliers: Huber stays within a few mm, least squares does not
+    bad = rng.random(len(uv)) < 0.1
+    uv_bad = uv + bad[:, None] * rng.normal(0, 80, uv.shape)
+    errs = {}
+    for loss in ("huber", "linear"):
+        r = rf.adjust_cameras_and_points(start, X0, uv_bad, c, p, free=free, loss=loss, loss_scale_px=2.0)
+        errs[loss] = np.abs(np.asarray(r.cameras.t) - np.asarray(truth.t)).max()
+    assert errs["huber"] < 0.005 < errs["linear"]
+
+
+def test_adjust_focal_lengths_and_bad_input():
+    rng = np.random.default_rng(2)
+    truth = ring(5)
+    X = rng.normal(size=(400, 3)) * [0.6, 0.6, 0.7] + [0, 0, 1]
+    uv, c, p = observe(truth, X, rng)
+    K = np.asarray(truth.K).copy()
+    K[1:, 0, 0] *= 1.03
+    K[1:, 1, 1] *= 0.98
+    free = free_mask(5, fixed_cameras=(0,), refine_intrinsics="focal")
+    free[1:, 3:6] = 0  # poses of the others held too: only the focal lengths and the points move
+    res = rf.adjust_cameras_and_points(truth.replace(K=K), X, uv, c, p, free=free, loss="linear", ftol=1e-14)
+    np.testing.assert_allclose(np.asarray(res.cameras.K), np.asarray(truth.K), rtol=1e-7)
+    with pytest.raises(CalibrationError, match="same point by the same camera"):
+        rf.adjust_cameras_and_points(truth, X, np.r_[uv, uv[:1]], np.r_[c, c[:1]], np.r_[p, p[:1]])
+    with pytest.raises(CalibrationError, match="behind a camera"):
+        rf.adjust_cameras_and_points(truth, 2 * rf._centres(truth)[0] - X, uv, c, p)  # mirrored behind cam 0
+    with pytest.raises(CalibrationError, match="do not match"):
+        rf.adjust_cameras_and_points(truth, X, uv[:, :1], c, p)
+
+
+def test_similarity_and_gauge_helpers():
+    rng = np.random.default_rng(3)
+    cams = ring(4)
+    Q = Rotation.from_rotvec([0.3, -0.2, 0.5]).as_matrix()
+    s, d = 1.7, np.array([0.5, -2.0, 3.0])
+    moved = rf.transform_cameras(cams, s, Q, d)
+    X = rng.normal(size=(20, 3)) + [0, 0, 1]
+    with jax.enable_x64(True):
+        before = np.asarray(project_points(cams, np.broadcast_to(X, (4, 20, 3))))
+        after = np.asarray(project_points(moved, np.broadcast_to(s * X @ Q.T + d, (4, 20, 3))))
+    np.testing.assert_allclose(after, before, atol=1e-9)  # same images in the new world
+    s2, Q2, d2 = rf.similarity_transform(rf._centres(cams), rf._centres(moved))
+    np.testing.assert_allclose([s2, *Q2.ravel(), *d2], [s, *Q.ravel(), *d], atol=1e-12)
+    err = rf.rig_shape_errors(moved, cams)
+    assert err["rotation_deg"].max() < 1e-9 and err["centre"].max() < 1e-12
+    np.testing.assert_allclose(err["scale"], 1 / s)
+    # perturbation magnitudes are exact
+    p = rf.perturb_cameras(jax.random.key(0), cams, 3.0, 0.1)
+    dR = np.asarray(p.R) @ np.swapaxes(np.asarray(cams.R), 1, 2)
+    np.testing.assert_allclose(np.rad2deg(Rotation.from_matrix(dR).magnitude()), 3.0)
+    np.testing.assert_allclose(np.linalg.norm(rf._centres(p) - rf._centres(cams), axis=-1), 0.1)
+    # frames spread over the capture, not consecutive
+    present = np.ones(100, bool)
+    present[:10] = False
+    f = rf.spread_frames(present, 10)
+    assert len(f) == 10 and f[0] == 10 and f[-1] == 99
+    np.testing.assert_array_equal(rf.spread_frames(present, 500), np.arange(10, 100))
+
+
+@pytest.fixture(scope="module")
+def trial_dirs(tmp_path_factory):
+    """Every 4th frame (25) of the balancing trial, one folder per camera (tests stay short, and every test
+    uses the same array shapes, so the jitted functions compile once)."""
+    root = tmp_path_factory.mktemp("trial")
+    for cam in CAMS:
+        (root / cam.name).mkdir()
+        for f in sorted(cam.glob("*.json"))[::4]:
+            (root / cam.name / f.name).write_bytes(f.read_bytes())
+    return [root / cam.name for cam in CAMS]
+
+
+@pytest.fixture(scope="module")
+def trial(trial_dirs):
+    """The 25 frames and the Qualisys rig, views matched."""
+    kp = read_keypoints(trial_dirs, format="openpose", skeleton="body_25b")
+    kp, rig = match_views(kp, load_rig(RIG))
+    return rig, kp.points, kp.confidence
+
+
+@needs_data
+def test_synthetic_keypoints_give_the_rig_back(trial):
+    """Keypoints projected through the Qualisys rig with 2 px noise: back within 0.1 deg / 1 cm (the issue)."""
+    rig, uv, conf = trial
+    people_uv, people_cf = rf._associate(rig.cameras, uv, np.where(conf >= 0.3, conf, 0), 1, 50.0, 0.3, 0.5)
+    from lift3d.geometry.triangulate import triangulate_dlt
+
+    X = np.asarray(triangulate_dlt(rig.cameras, people_uv, people_cf)[0], np.float64)[:, 0]
+    ok = (people_cf[:, 0] > 0) & np.isfinite(X).all(-1)[:, None, :]
+    proj = np.asarray(project_points(rig.cameras, np.nan_to_num(X)[:, None]), np.float64)
+    noisy = np.where(ok[..., None], proj + np.random.default_rng(0).normal(0, 2.0, proj.shape), np.nan)
+    start = dataclasses.replace(rig, cameras=rf.perturb_cameras(jax.random.key(0), rig.cameras, 3.0, 0.1))
+    res = rf.refine_rig_from_keypoints(start, noisy, np.where(ok, people_cf[:, 0], 0.0))
+    err = rf.rig_shape_errors(res.rig.cameras, rig.cameras)
+    assert err["rotation_deg"].max() < 0.1 and err["centre"].max() < 0.01
+    assert res.status == "converged" and res.dlt_error_px["refined"]["all"] < 2.5
+    # from the exact rig the world frame is the rig's own: the rig stays put in absolute terms too
+    res = rf.refine_rig_from_keypoints(rig, noisy, np.where(ok, people_cf[:, 0], 0.0), gauge="reference")
+    np.testing.assert_allclose(np.asarray(res.rig.cameras.R)[0], np.asarray(rig.cameras.R)[0], atol=1e-12)
+    assert np.abs(res.rig.centers - rig.centers).max() < 0.01
+
+
+@needs_data
+def test_real_balancing_trial(trial):
+    """The issue's targets on 25 of the 100 frames (the full trial is in experiments/RESULTS.md)."""
+    rig, uv, conf = trial
+    base = rf.refine_rig_from_keypoints(rig, uv, conf)
+    assert base.status == "converged"
+    before, after = base.dlt_error_px["initial"]["all"], base.dlt_error_px["refined"]["all"]
+    assert 12.0 < before < 15.5 and after <= 9.0  # ~13.7 px -> <= 9 px
+    assert np.all(base.dlt_error_px["refined"]["cameras"] < base.dlt_error_px["initial"]["cameras"] + 0.5)
+    assert np.nanmean(base.errors_px) < np.nanmean(base.initial_errors_px)
+    shape = rf.rig_shape_errors(base.rig.cameras, rig.cameras)
+    assert shape["rotation_deg"].max() < 1.5 and shape["centre"].max() < 0.08
+    # a start 5 deg / 20 cm off (the bystander then wins the association in places) reaches the same optimum
+    start = dataclasses.replace(rig, cameras=rf.perturb_cameras(jax.random.key(3), rig.cameras, 5.0, 0.2))
+    res = rf.refine_rig_from_keypoints(start, uv, conf)
+    same = rf.rig_shape_errors(res.rig.cameras, base.rig.cameras)
+    assert same["rotation_deg"].max() < 0.05 and same["centre"].max() < 0.002
+    report = rf.refine_report(res)
+    json.dumps(report)
+    assert set(report["cameras"]) == set(rig.names) and report["rounds"][0]["threshold_px"] > 100
+
+
+@needs_data
+def test_run_refine_files_and_bad_input(tmp_path, monkeypatch, trial_dirs):
+    out = tmp_path / "refined.toml"
+    sub = []
+    for cam in trial_dirs:
+        (tmp_path / cam.name).mkdir()
+        for f in cam.glob("*.json"):
+            (tmp_path / cam.name / f.name).write_bytes(f.read_bytes())
+        sub.append(tmp_path / cam.name)
+    rig, data = rf.run_refine(RIG, sub, out=out, skeleton="body_25b")
+    assert data["status"] == "ok" and data["dlt_error_px"]["refined"] < data["dlt_error_px"]["initial"]
+    written = load_rig(out)
+    assert written.names == rig.names and written.units == "m"
+    np.testing.assert_allclose(np.asarray(written.cameras.R), np.asarray(rig.cameras.R), atol=1e-9)
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert saved["status"] == "ok" and "cam_01" in saved["cameras"]
+    # a diverged adjustment: no rig file, the report keeps the last good rig and says why
+    real = rf.refine_rig_from_keypoints
+    monkeypatch.setattr(
+        rf, "refine_rig_from_keypoints",
+        lambda *a, **k: dataclasses.replace(real(*a, **k), status="diverged", reason="test"),
+    )  # fmt: skip
+    bad_out = tmp_path / "bad.toml"
+    with pytest.raises(CalibrationError, match="diverged") as err:
+        rf.run_refine(RIG, sub, out=bad_out, skeleton="body_25b")
+    assert "report" in str(err.value) and not bad_out.exists()
+    saved = json.loads(bad_out.with_suffix(".json").read_text())
+    assert saved["status"] == "failed" and "last_good_rig" in saved
+    monkeypatch.undo()
+    # nobody seen by two cameras
+    for f in [f for d in sub[1:] for f in d.glob("*.json")]:
+        f.write_text('{"version": 1.3, "people": []}')
+    with pytest.raises(CalibrationError, match="two cameras"):
+        rf.run_refine(RIG, sub, out=bad_out, skeleton="body_25b")
+    assert not bad_out.exists() and json.loads(bad_out.with_suffix(".json").read_text())["status"] == "failed"
+    # shapes that do not fit the rig
+    with pytest.raises(CalibrationError, match="do not match the rig"):
+        rf.refine_rig_from_keypoints(rig, np.zeros((5, 3, 25, 2)))
+    with pytest.raises(ValueError, match="gauge"):
+        rf.refine_rig_from_keypoints(rig, np.zeros((5, 4, 25, 2)), gauge="first")
