@@ -153,6 +153,19 @@ def _cmd_train_lifter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_lt(args: argparse.Namespace) -> int:
+    from lift3d.train.lt_trainer import load_config, train_and_evaluate
+
+    config = load_config(args.config)
+    if config.model != args.expected_model:
+        print(f"lift3d train: error: {args.config} is a {config.model!r} config, not {args.expected_model!r}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    summary = train_and_evaluate(config, args.workdir)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
 def _cmd_lift(args: argparse.Namespace) -> int:
     from lift3d.lift import run_lift
 
@@ -424,6 +437,20 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--config", required=True, help="config file, optionally :variant")
     q.add_argument("--workdir", type=Path, required=True, help="run folder (checkpoints, metrics.jsonl)")
     q.set_defaults(func=_cmd_train_lifter)
+
+    for model, text in (("algebraic", "heatmaps + soft-argmax + confidence-weighted DLT"),
+                        ("volumetric", "unprojected features + V2V + 3D soft-argmax")):  # fmt: skip
+        q = train_sub.add_parser(
+            model,
+            help=f"train learnable triangulation ({text}) on multi-view images (resumes from WORKDIR)",
+            description=f"Train the {model} model of Iskakov et al. 2019 ({text}) from a config file "
+            f"(e.g. experiments/lt_synthetic.py:{model}); the synthetic multi-view image set is rendered into "
+            "the cache on first use. Metrics as JSON lines, orbax checkpoints (resume), test predictions in "
+            "`lift3d eval`'s format in WORKDIR.",
+        )
+        q.add_argument("--config", required=True, help="config file, optionally :variant")
+        q.add_argument("--workdir", type=Path, required=True, help="run folder (checkpoints, metrics.jsonl)")
+        q.set_defaults(func=_cmd_train_lt, expected_model=model)
 
     p = sub.add_parser(
         "eval",

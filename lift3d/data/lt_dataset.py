@@ -573,3 +573,30 @@ def write_frame(path: Path, render: np.ndarray, region, frame_wh, quality: int) 
     if not ok:
         raise OSError(f"{path}: JPEG encoding failed")
     _write_bytes(path, buf.tobytes())
+
+
+def synthetic_multiview_dataset(config) -> LTMultiViewDataset:
+    """The dataset of a learnable-triangulation config named ``"synthetic_multiview"`` (rendered once, then reused).
+
+    ``config.dataset_options`` (pairs) may hold ``root`` (folder of the rendered set, default
+    ``$LIFT3D_CACHE/lt_synthetic_<size>``, else ``~/.cache/lift3d/...``), ``image_size`` (crop side, px, default
+    64), ``subjects``, ``frames_per_action``, ``trials``, ``seed`` (passed to `make_synthetic_multiview` the first
+    time), and any `LTMultiViewDataset` keyword (``every_n_train``, ``color_jitter``, ...).
+
+    Args:
+        config: An `lift3d.train.lt_trainer.LTConfig`.
+
+    Returns:
+        The dataset; the set is written (atomically per file) when its labels file does not exist yet.
+    """
+    from lift3d.data.multiview_render import make_synthetic_multiview
+    from lift3d.data.samples import default_cache_dir
+
+    opts = dict(config.dataset_options)
+    size = int(opts.pop("image_size", 64))
+    render = {k: opts.pop(k) for k in ("subjects", "frames_per_action", "trials", "seed") if k in opts}
+    root = Path(opts.pop("root", default_cache_dir() / f"lt_synthetic_{size}"))
+    labels = root / "extra" / "human36m-multiview-labels-GTbboxes.npy"
+    if not labels.exists():
+        labels = make_synthetic_multiview(root, image_size=size, progress=True, **render)
+    return LTMultiViewDataset(labels, image_size=size, **opts)

@@ -1,0 +1,77 @@
+"""Learnable triangulation (Iskakov et al. 2019) on the synthetic multi-view image set.
+
+Run: ``lift3d train algebraic --config experiments/lt_synthetic.py:algebraic --workdir runs/lt_alg`` (likewise
+``volumetric``). Variants:
+
+- ``"algebraic"`` (default): CPU-sized algebraic model with learnable confidences: ResNet-18 blocks at width
+  16, 3 stages (stride 16) + 2 deconvolutions of 64 channels -> heatmaps at stride 4, trained from scratch
+  with an L1 3D loss plus 10 x an L1 (px) on the 2D soft-argmax (the paper starts from a pretrained 2D network
+  and uses its soft MSE, which barely moves a network that starts far off; untuned weights).
+- ``"algebraic_noconf"``: the same, all views weighed 1.
+- ``"volumetric"``: CPU-sized volumetric model, softmax aggregation, a 16^3 grid (167 mm voxels in the 2500 mm
+  cube; the 3D soft-argmax interpolates between them), V2V width 8 with 2 levels and a 3^3 first conv (XLA's
+  CPU 3D convolutions run at 1-4 GFLOP/s: a 32^3 grid costs ~0.4 s per sample forward), 16 feature
+  channels, batch 4. ``"volumetric_sum"`` / ``"volumetric_conf"``:
+  the other aggregations. Test-time cuboid centres: the ground-truth pelvis unless ``center_predictions``
+  points at an algebraic run's ``predictions_test.npz`` (the paper's protocol).
+- ``"paper_algebraic"`` / ``"paper_volumetric"``: the paper's Human3.6M settings (ResNet-152, 3 x 256
+  deconvolutions, 384 x 384 crops, 64^3 grid, V2V width 32 with 5 levels, Adam 1e-5 / 1e-4 and 1e-3 for
+  the volumetric head, batch 8 over 4 views); accelerator-sized. Without the paper's pretrained backbone
+  these settings would also need the 2D loss and a higher backbone learning rate.
+- ``"smoke"`` / ``"smoke_volumetric"``: tiny everything, a few steps (tests, CI): 32 x 32 crops, a ResNet
+  stem + one basic block of width 8 (heatmaps at stride 4), L1 loss, the eigh DLT (compiles faster), an 8^3
+  grid in a 1600 mm cube (the test poses are small), V2V width 4 with one level; XLA optimisation level 0
+  (compiles ~40 % faster).
+
+The image size belongs to the data (``dataset_options``); the CPU variants expect 64 x 64 crops (stride 16
+and 4 both divide them), the paper's 384 x 384.
+"""
+
+import dataclasses
+
+from lift3d.train.lt_trainer import LTConfig
+
+_CPU_BACKBONE = dict(depth=18, width=16, num_stages=3, deconv_channels=64, num_deconv=2, confidence_width=32)
+_TINY_BACKBONE = dict(depth=10, width=8, num_stages=1, deconv_channels=8, num_deconv=0, confidence_width=8)
+_PAPER_BACKBONE = dict(depth=152, width=64, num_stages=4, deconv_channels=256, num_deconv=3, confidence_width=256)
+
+
+def get_config(variant: str | None = None) -> LTConfig:
+    """The config of `variant` (None: ``"algebraic"``)."""
+    cpu = LTConfig(name="lt_algebraic", model="algebraic", **_CPU_BACKBONE, dataset_options=(("image_size", 64),),
+                   batch_size=8, learning_rate=1e-3, head_learning_rate=1e-3, lr_decay_rate=0.1, loss="l1",
+                   lr_decay_steps=6000, keypoint_2d_weight=10.0, max_steps=6000, eval_every=1000, log_every=50,
+                   checkpoint_every=500, eval_batch_size=16)  # fmt: skip
+    cpu_vol = dataclasses.replace(cpu, name="lt_volumetric", model="volumetric", volume_size=16, volume_channels=16,
+                                  v2v_width=8, v2v_levels=2, v2v_front_kernel=3, aggregation="softmax",
+                                  loss="l1", batch_size=4, max_steps=3000, lr_decay_steps=3000)  # fmt: skip
+    paper_alg = LTConfig(name="lt_paper_algebraic", model="algebraic", **_PAPER_BACKBONE,
+                         dataset_options=(("image_size", 384),), batch_size=8, learning_rate=1e-5,
+                         loss="mse_smooth", max_steps=100_000, eval_every=5000, checkpoint_every=5000)  # fmt: skip
+    paper_vol = dataclasses.replace(paper_alg, name="lt_paper_volumetric", model="volumetric", learning_rate=1e-4,
+                                    head_learning_rate=1e-3, volume_size=64, volume_channels=32, v2v_width=32,
+                                    v2v_levels=5, aggregation="softmax", loss="l1", ce_weight=0.01)  # fmt: skip
+    smoke_data = (("image_size", 32), ("subjects", ("S1", "S9")), ("frames_per_action", 2), ("trials", 1))
+    smoke = dataclasses.replace(cpu, name="lt_smoke", **_TINY_BACKBONE, dataset_options=smoke_data,
+                                loss="l1", solver="eigh", batch_size=2, learning_rate=3e-3, head_learning_rate=1e-2,
+                                max_steps=6, eval_every=6, log_every=2, checkpoint_every=4, eval_batch_size=2,
+                                lr_decay_steps=1000, lr_decay_rate=1.0, keypoint_2d_weight=1.0,
+                                xla_options=(("xla_backend_optimization_level", 0),))  # fmt: skip
+    smoke_vol = dataclasses.replace(smoke, name="lt_smoke_volumetric", model="volumetric", volume_size=8,
+                                    cuboid_side_mm=1600.0, volume_channels=8, v2v_width=4, v2v_levels=1,
+                                    keypoint_2d_weight=0.0)  # fmt: skip
+    variants = {
+        "algebraic": cpu,
+        "algebraic_noconf": dataclasses.replace(cpu, name="lt_algebraic_noconf", use_confidences=False),
+        "volumetric": cpu_vol,
+        "volumetric_sum": dataclasses.replace(cpu_vol, name="lt_volumetric_sum", aggregation="sum"),
+        "volumetric_conf": dataclasses.replace(cpu_vol, name="lt_volumetric_conf", aggregation="conf"),
+        "paper_algebraic": paper_alg,
+        "paper_volumetric": paper_vol,
+        "smoke": smoke,
+        "smoke_volumetric": smoke_vol,
+    }
+    key = variant or "algebraic"
+    if key not in variants:
+        raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(variants)}")
+    return variants[key]
