@@ -24,7 +24,6 @@ from lift3d.geometry.triangulate import (
     triangulate_ransac,
     triangulate_sequence,
 )
-from lift3d.geometry.triangulate_fast import make_triangulator
 from lift3d.skeleton import BODY_25B
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "pose2sim_trials")
@@ -215,61 +214,6 @@ def test_jit_equals_eager_and_batching(scene):
     cams2 = jax.tree_util.tree_map(lambda a: np.stack([a, a]), cams)
     X2, _ = triangulate_dlt(cams2, np.stack(frames))
     np.testing.assert_allclose(np.asarray(X2), np.asarray(X_jit), atol=1e-6)
-
-
-
-def test_make_triangulator_matches_float64_reference_and_dlt(scene):
-    cams, X, _, noisy = scene
-    ref = dlt_reference_same_frame(cams, noisy)  # all views valid: the rig frame is the joint frame
-    with jax.enable_x64(True):
-        X64 = make_triangulator(cams, num_undistort_iters=12)(noisy)
-    assert X64.dtype == jnp.float64
-    np.testing.assert_allclose(np.asarray(X64), ref, atol=1e-9)
-    # float32 with the default 4 Newton steps: within 0.01 mm of the float64 estimator, and of triangulate_dlt
-    fast = make_triangulator(cams)
-    X32 = np.asarray(fast(noisy.astype(np.float32)))
-    assert X32.dtype == np.float32 and X32.shape == X.shape
-    assert np.max(np.linalg.norm(X32 - ref, axis=-1)) < 1e-5
-    X_dlt = np.asarray(triangulate_dlt(cams, noisy.astype(np.float32))[0])
-    assert np.max(np.linalg.norm(X32 - X_dlt, axis=-1)) < 1e-5
-    # without distortion the undistortion is left out of the program; points given as undistorted pixels
-    und = np.stack([undistort_cv(cams, noisy, i, P=np.asarray(cams.K[i])) for i in range(len(cams))])
-    X_und = np.asarray(make_triangulator(cams, undistort=False)(und.astype(np.float32)))
-    assert np.max(np.linalg.norm(X_und - ref, axis=-1)) < 1e-5
-
-
-def test_make_triangulator_masks_batches_and_fisheye(scene):
-    cams, _, _, noisy = scene
-    rng = np.random.default_rng(3)
-    uv = noisy.astype(np.float32).copy()
-    conf = rng.uniform(0.3, 1.0, uv.shape[:-1]).astype(np.float32)
-    conf[2, ::2] = 0.0
-    uv[3, 1::4] = np.nan
-    conf[1:, 0] = 0  # joint 0: one view
-    uv[:, 1] = np.nan  # joint 1: none
-    conf[2:, 2] = 0  # joint 2: exactly two views
-    conf[4, 3] = np.nan  # NaN confidence masks too
-    fast = make_triangulator(cams)
-    X = np.asarray(fast(uv, conf))
-    X_dlt = np.asarray(triangulate_dlt(cams, uv, np.nan_to_num(conf))[0])
-    assert np.all(np.isnan(X[:2])) and np.all(np.isfinite(X[2:]))
-    # views masked per joint change the per-joint frame of triangulate_dlt only: same points to micrometres
-    assert np.max(np.linalg.norm(X[2:] - X_dlt[2:], axis=-1)) < 1e-5
-    garbage = uv.copy()
-    garbage[2, ::2] = 1e7  # weight 0: ignored
-    np.testing.assert_allclose(np.asarray(fast(garbage, conf)), X, atol=1e-6)
-    # leading frame axes, confidence None = all ones
-    frames = np.stack([uv, uv + 0.5])
-    Xb = np.asarray(fast(frames))
-    assert Xb.shape == (2, *X.shape)
-    np.testing.assert_allclose(Xb[1], np.asarray(fast(uv + 0.5)), atol=1e-6)
-    with pytest.raises(ValueError, match="points_2d must have shape"):
-        fast(uv[:3])
-    # fisheye rigs fall back to triangulate_dlt
-    fish = make_rig(np.random.default_rng(4), 3, model="fisheye")
-    uv_f = project64(fish, random_points(np.random.default_rng(5), 8)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(make_triangulator(fish)(uv_f)),
-                               np.asarray(triangulate_dlt(fish, uv_f)[0]))
 
 
 def test_dlt_gradients_are_finite_and_match_finite_differences(scene):

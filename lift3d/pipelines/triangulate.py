@@ -22,14 +22,17 @@ from lift3d.data.keypoints import Keypoints2D, read_keypoints
 from lift3d.data.motion import write_motion
 from lift3d.data.rig import Rig
 from lift3d.data.rig_io import load_rig
-from lift3d.geometry.association import associate, select_tracks, track
+from lift3d.geometry.association import Association, associate, select_tracks, track
 from lift3d.geometry.triangulate import triangulate_sequence
 from lift3d.skeleton import get_skeleton
 from lift3d.temporal import fill_gaps, filter_trajectories, parse_filter_spec
 
-__all__ = ["CaptureInputError", "TriangulationResult", "triangulate_capture", "match_views", "format_summary"]
+__all__ = [
+    "CaptureInputError", "TriangulationResult", "triangulate_capture", "triangulate_arrays", "match_views",
+    "format_summary",
+]
 
-_BLOCK = 2048  # frames per progress step; memory stays flat whatever the capture length
+_BLOCK = 2048  # frames per block: besides one block, only arrays of the output's size are held
 
 
 class CaptureInputError(ValueError):
@@ -155,78 +158,161 @@ def triangulate_capture(
     fps = fps or kp.fps
     if fps is None and filter_name != "none":
         raise CaptureInputError("the keypoints carry no frame rate: pass fps (--fps) to filter, or --filter none")
+    return triangulate_arrays(
+        rig, kp.points, kp.confidence, joint_names=tuple(kp.skeleton.joints), fps=fps, frame_ids=kp.frame_ids,
+        out=out, people=people, method=method, refine=refine, threshold_px=threshold_px,
+        min_confidence=min_confidence, filter=filter, max_gap=max_gap, y_up=y_up, progress=progress,
+        notes=kp.notes,
+    )  # fmt: skip
+
+
+def _block(points_2d, confidence, start: int, stop: int, min_confidence: float):
+    """Frames [start, stop) read from the (possibly memory-mapped) arrays; confidences below the threshold -> 0."""
+    uv = np.asarray(points_2d[start:stop])
+    if not np.issubdtype(uv.dtype, np.floating):
+        uv = uv.astype(np.float32)
+    conf = np.asarray(confidence[start:stop])
+    return uv, np.where(conf >= min_confidence, conf, 0.0).astype(uv.dtype)
+
+
+def triangulate_arrays(
+    rig: Rig,
+    points_2d: np.ndarray,
+    confidence: np.ndarray,
+    *,
+    joint_names: Sequence[str],
+    fps: float | None = None,
+    frame_ids: np.ndarray | None = None,
+    out: Sequence[str | os.PathLike] = (),
+    people: int = 1,
+    method: str = "ransac",
+    refine: bool = True,
+    threshold_px: float = 20.0,
+    min_confidence: float = 0.3,
+    filter: str = "butterworth:6",
+    max_gap: int = 10,
+    y_up: bool = False,
+    progress: bool = True,
+    notes: Sequence[str] = (),
+    block_frames: int = _BLOCK,
+) -> TriangulationResult:
+    """Triangulate the people of a capture given as arrays, in fixed-size blocks of frames (flat memory).
+
+    The arrays are read `block_frames` frames at a time, so they may be `np.memmap`s (`np.load(...,
+    mmap_mode="r")`) of captures larger than memory: besides one block, only arrays of the output's size are
+    held (per frame and person slot: the association's 3D points, views and assignment; then the 3D result).
+    Pass 1 associates the detections of each block (`associate`), then identities are tracked over the whole
+    capture and the `people` most complete tracks kept; pass 2 gathers each kept person's detections block by
+    block and triangulates them (`triangulate_sequence`); gap filling, filtering and the writers follow.
+
+    Args:
+        rig: The rig, cameras in the order of the arrays' views.
+        points_2d: (t, v, p, j, 2) detections, distorted px, NaN where missing.
+        confidence: (t, v, p, j) detector confidences, 0 where missing.
+        joint_names: j joint names (the skeleton's order).
+        fps: Frame rate, Hz (required unless `filter` is "none").
+        frame_ids: (t,) frame numbers; default 0, 1, ...
+        out, people, method, refine, threshold_px, min_confidence, filter, max_gap, y_up, progress: As in
+            `triangulate_capture`.
+        notes: Reading notes carried into the result.
+        block_frames: Frames per block.
+
+    Returns:
+        The result, with the paths written.
+    """
+    try:
+        filter_name, _ = parse_filter_spec(filter)
+    except ValueError as err:
+        raise CaptureInputError(str(err)) from None
+    if fps is None and filter_name != "none":
+        raise CaptureInputError("no frame rate: pass fps (--fps) to filter, or --filter none")
+    if points_2d.ndim != 5 or points_2d.shape[-1] != 2:
+        raise CaptureInputError(f"points_2d must have shape (t, v, p, j, 2), got {points_2d.shape}")
+    t, v, p, j = points_2d.shape[:4]
+    if confidence.shape != (t, v, p, j):
+        raise CaptureInputError(f"confidence must have shape {(t, v, p, j)}, got {confidence.shape}")
+    if len(rig.names) != v or len(joint_names) != j:
+        raise CaptureInputError(f"{v} views and {j} joints in the arrays, but {len(rig.names)} rig cameras "
+                                f"and {len(joint_names)} joint names")  # fmt: skip
+    frame_ids = np.arange(t) if frame_ids is None else np.asarray(frame_ids)
     cameras = rig.cameras
-    conf = np.where(kp.confidence >= min_confidence, kp.confidence, 0.0)
-    t, v, _, j = conf.shape
     scale = 1.0 if rig.units == "m" else 1000.0
+    starts = range(0, t, block_frames)
 
-    # 1. people: associate per block (flat memory), then link identities over the whole capture
-    blocks = range(0, t, _BLOCK)
-    parts = [
-        associate(cameras, kp.points[s : s + _BLOCK], conf[s : s + _BLOCK], min_confidence=min_confidence)
-        for s in tqdm(blocks, desc="associating", unit="block", disable=not progress)
-    ]
-    width = max(p.num_people for p in parts)
+    # 1. people: associate per block keeping only per-slot results, then link identities over the capture
+    names = ("assignment", "points_3d", "error_px", "num_views")
+    fill = {"assignment": -1, "points_3d": np.nan, "error_px": np.nan, "num_views": 0}
+    parts = []
+    for s in tqdm(starts, desc="associating", unit="block", disable=not progress):
+        part = associate(cameras, *_block(points_2d, confidence, s, s + block_frames, min_confidence),
+                         min_confidence=min_confidence)  # fmt: skip
+        used = np.flatnonzero((part.num_views > 0).any(0))
+        keep = int(used[-1]) + 1 if used.size else 0  # slots never filled in the block are not kept
+        parts.append({name: getattr(part, name)[:, :keep] for name in names})
+    slots = max(1, max(part["assignment"].shape[1] for part in parts))
+    cat = {}
+    for name in names:  # one array of the output's size per field, blocks with fewer slots padded empty
+        first = parts[0][name]
+        cat[name] = np.full((t, slots, *first.shape[2:]), fill[name], first.dtype)
+        for s, part in zip(starts, parts, strict=True):
+            a = part[name]
+            cat[name][s : s + len(a), : a.shape[1]] = a
+    del parts
+    num_views = np.maximum(cat["num_views"], 0)
+    ids = track(cat["points_3d"], max_distance=0.5 * scale, max_gap=max_gap)
+    empty = np.zeros((t, slots, 0))  # the detections are gathered again in pass 2, block by block
+    assoc = Association(assignment=cat["assignment"], points_2d=empty, confidence=empty,
+                        points_3d=cat["points_3d"], error_px=cat["error_px"], num_views=num_views)
+    assignment = select_tracks(assoc, ids, people=people).assignment  # (t, P, v)
+    del cat, assoc
 
-    def cat(field):
-        """Concatenate the blocks' person slots, padding blocks that found fewer people."""
-        out = []
-        for part in parts:
-            a = getattr(part, field)
-            if a.shape[1] < width:
-                fill = -1 if a.dtype.kind == "i" else np.nan
-                a = np.concatenate(
-                    [a, np.full((a.shape[0], width - a.shape[1], *a.shape[2:]), fill, a.dtype)], 1
-                )
-            out.append(a)
-        return np.concatenate(out)
-
-    assoc = parts[0]._replace(**{f: cat(f) for f in ("assignment", "points_2d", "points_3d", "error_px")})
-    assoc = assoc._replace(
-        confidence=np.nan_to_num(cat("confidence"), nan=0.0), num_views=np.maximum(cat("num_views"), 0)
-    )
-    ids = track(assoc.points_3d, max_distance=0.5 * scale, max_gap=max_gap)
-    assoc = select_tracks(assoc, ids, people=people)
-
-    # 2. triangulation of each person, chunked
-    P = assoc.num_people
-    uv = assoc.points_2d.reshape(t * P, v, j, 2)
-    cf = assoc.confidence.reshape(t * P, v, j)
+    # 2. triangulation of each kept person, block by block, into arrays of the output's size
+    P = assignment.shape[1]
     opts = {"threshold_px": threshold_px} if method == "ransac" else {}
     if method == "pose2sim":
         opts = {"reprojection_threshold_px": threshold_px, "likelihood_threshold": min_confidence}
-    results = [
-        triangulate_sequence(
-            cameras, uv[s : s + _BLOCK], cf[s : s + _BLOCK], method=method, refine=refine, **opts
-        )
-        for s in tqdm(range(0, t * P, _BLOCK), desc="triangulating", unit="block", disable=not progress)
-    ]
-    raw = np.concatenate([r.points_3d for r in results]).reshape(t, P, j, 3)
-    err = np.concatenate([r.mean_error_px for r in results]).reshape(t, P, j)
-    nv = np.concatenate([r.num_views for r in results]).reshape(t, P, j)
+    raw = err = nv = None
+    views = np.arange(v)[None, None, :]
+    for s in tqdm(starts, desc="triangulating", unit="block", disable=not progress):
+        uv, conf = _block(points_2d, confidence, s, s + block_frames, min_confidence)
+        slot = assignment[s : s + block_frames]
+        has, rows, pick = slot >= 0, np.arange(len(slot))[:, None, None], np.maximum(slot, 0)
+        uv_p = np.where(has[..., None, None], uv[rows, views, pick], np.nan)  # (b, P, v, j, 2)
+        conf_p = np.where(has[..., None], conf[rows, views, pick], 0.0)
+        n = len(slot) * P
+        res = triangulate_sequence(cameras, uv_p.reshape(n, v, j, 2), conf_p.reshape(n, v, j), method=method,
+                                   refine=refine, **opts)  # fmt: skip
+        if raw is None:
+            raw = np.full((t, P, j, 3), np.nan, res.points_3d.dtype)
+            err = np.full((t, P, j), np.nan, res.mean_error_px.dtype)
+            nv = np.zeros((t, P, j), res.num_views.dtype)
+        raw[s : s + len(slot)] = res.points_3d.reshape(-1, P, j, 3)
+        err[s : s + len(slot)] = res.mean_error_px.reshape(-1, P, j)
+        nv[s : s + len(slot)] = res.num_views.reshape(-1, P, j)
 
     # 3. over time
     filled_points, filled = fill_gaps(raw, max_gap=max_gap)
     smooth = filter_trajectories(filled_points, filter, fps=fps) if filter_name != "none" else filled_points
     smooth = np.asarray(smooth)
+    del filled_points
 
-    names = tuple(kp.skeleton.joints)
+    names = tuple(joint_names)
     written = []
     for target in out:
         target = Path(target)
-        for p in range(P):
-            path = target if P == 1 else target.with_name(f"{target.stem}_p{p + 1}{target.suffix}")
+        for k in range(P):
+            path = target if P == 1 else target.with_name(f"{target.stem}_p{k + 1}{target.suffix}")
             written.append(
                 write_motion(
                     path,
-                    smooth[:, p],
+                    smooth[:, k],
                     joint_names=names,
                     fps=fps or 0.0,
                     units=rig.units,
-                    error=err[:, p],
-                    ncams=nv[:, p],
+                    error=err[:, k],
+                    ncams=nv[:, k],
                     y_up=y_up,
-                    frame_ids=kp.frame_ids,
+                    frame_ids=frame_ids,
                 )
             )
     return TriangulationResult(
@@ -237,11 +323,11 @@ def triangulate_capture(
         filled=filled,
         joint_names=names,
         views=rig.names,
-        frame_ids=kp.frame_ids,
+        frame_ids=frame_ids,
         fps=float(fps or 0.0),
         units=rig.units,
         outputs=tuple(written),
-        notes=kp.notes,
+        notes=tuple(notes),
     )
 
 
