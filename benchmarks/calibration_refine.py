@@ -2,8 +2,8 @@
 
 Data: `../shared/data/pose2sim_trials/single_BalancingTrial` (OpenPose BODY_25B, 4 portrait cameras, 100 frames,
 a bystander in cam01 / cam02) and its Qualisys calibration `Calib.qca.txt`. Sections:
-1. time: the first call in the process (JIT compilation of the association and triangulation included) and warm
-   calls (wall and process CPU time);
+1. time: the first call in the process (JIT compilation of the association included: everything else is numpy)
+   and warm calls (wall and process CPU time), with the load average after each (`--time-only` stops here);
 2. start from Qualisys: reprojection error of a confidence-weighted DLT of the subject's confident detections
    (all of them, no inlier selection: the README's 13.7 px figure) with the Qualisys and the refined rig, per
    camera; the refined rig's shape against Qualisys after the best similarity alignment of the centres;
@@ -12,17 +12,20 @@ a bystander in cam01 / cam02) and its Qualisys calibration `Calib.qca.txt`. Sect
 4. synthetic: the subject's DLT points projected through the Qualisys rig, 2 px Gaussian noise per coordinate,
    the real visibility and confidences; rig errors against Qualisys after a similarity alignment;
 5. options (focal lengths, weights, losses, thresholds, all people);
-6. solvers on one adjustment (the first round's observations): this module's Schur LM vs
-   `bundle.bundle_adjust` (a person joint as a one-corner "board", Schur and scipy `least_squares`);
+6. solvers on one adjustment (the first round's observations): `points_bundle.adjust_cameras_and_points` (Schur
+   LM on 3x3 point blocks) vs `bundle.bundle_adjust` (a person joint as a one-corner "board", Schur and scipy
+   `least_squares`);
 7. `lift3d triangulate` (`triangulate_capture`, no filter) with the Qualisys rig and the rig `run_refine` writes.
 
-Usage: .venv/bin/python -m benchmarks.calibration_refine [--skip-options] [--skip-solvers] [--skip-triangulate]
+Usage: .venv/bin/python -m benchmarks.calibration_refine [--time-only] [--skip-options] [--skip-solvers]
+    [--skip-triangulate]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -30,7 +33,6 @@ import jax
 import numpy as np
 
 from benchmarks.machine import machine_info
-from lift3d.calibration import bundle
 from lift3d.calibration import refine as rf
 from lift3d.data.keypoints import read_keypoints
 from lift3d.data.rig_io import load_rig
@@ -74,6 +76,7 @@ def perturbed(rig, key: int, deg: float, metres: float):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--time-only", action="store_true", help="only section 1 (first and warm calls)")
     ap.add_argument("--skip-options", action="store_true")
     ap.add_argument("--skip-solvers", action="store_true")
     ap.add_argument("--skip-triangulate", action="store_true")
@@ -83,10 +86,14 @@ def main() -> None:
 
     print("\n## 1. time (100 frames, start from Qualisys)")
     base, wall, cpu = timed(rf.refine_rig_from_keypoints, rig, uv, conf)
-    print(f"first call (JIT compilation included): {wall:.2f} s wall, {cpu:.2f} s CPU")
-    warm = [timed(rf.refine_rig_from_keypoints, rig, uv, conf)[1:] for _ in range(3)]
-    print("warm calls: " + ", ".join(f"{w:.2f} s wall / {c:.2f} s CPU" for w, c in warm))
+    print(f"first call (JIT compilation included): {wall:.2f} s wall, {cpu:.2f} s CPU (load {os.getloadavg()[0]:.1f})")
+    for _ in range(3):
+        _, wall, cpu = timed(rf.refine_rig_from_keypoints, rig, uv, conf)
+        print(f"warm call: {wall:.2f} s wall, {cpu:.2f} s CPU (load {os.getloadavg()[0]:.1f})")
     print(f"rounds {len(base.rounds)} ({base.status}), iterations per round {[r['iterations'] for r in base.rounds]}")
+    print(f"DLT error {base.dlt_error_px['initial']['all']:.4f} -> {base.dlt_error_px['refined']['all']:.4f} px")
+    if args.time_only:
+        return
 
     print("\n## 2. start from Qualisys")
     e = rf.rig_shape_errors(base.rig.cameras, rig.cameras)
@@ -164,6 +171,9 @@ def main() -> None:
             )
 
     if not args.skip_solvers:
+        from lift3d.calibration import bundle
+        from lift3d.calibration import points_bundle as pb
+
         print("\n## 6. solvers, one adjustment (the first round's observations, least squares, camera 0 held)")
         r1 = rf.refine_rig_from_keypoints(rig, uv, conf, max_rounds=1, final_loss="linear", loss="linear")
         used = r1.used.reshape(-1, *r1.used.shape[2:])  # (n, v, j)
@@ -178,11 +188,11 @@ def main() -> None:
         cams0 = cams0.replace(R=np.r_[np.asarray(rig.cameras.R)[:1], np.asarray(cams0.R)[1:]],
                               t=np.r_[np.asarray(rig.cameras.t)[:1], np.asarray(cams0.t)[1:]])  # fmt: skip
         print(f"{len(c_idx)} observations, {len(X0)} points")
-        res, wall, _ = timed(rf.adjust_cameras_and_points, cams0, X0, uv1, c_idx, pid[n_idx, j_idx],
+        res, wall, _ = timed(pb.adjust_cameras_and_points, cams0, X0, uv1, c_idx, pid[n_idx, j_idx],
                              free=bundle.free_mask(4), loss="linear")  # fmt: skip
         rms = float(np.sqrt(np.mean(res.errors_px**2)))
         print(
-            f"| refine.adjust_cameras_and_points (Schur on 3x3 point blocks) | {wall:.2f} s | {res.iterations} "
+            f"| points_bundle.adjust_cameras_and_points (Schur on 3x3 point blocks) | {wall:.2f} s | {res.iterations} "
             f"iterations | RMS {rms:.4f} px |"
         )
         corners = np.full((4, len(X0), 1, 2), np.nan)

@@ -24,7 +24,8 @@ Run: ``lift3d train algebraic --config experiments/lt_synthetic.py:algebraic --w
   (compiles ~40 % faster).
 
 Measured on this 2-core CPU (load ~3, fake 64 x 64 data): a training step takes 0.55 s for ``algebraic`` (batch
-8: 6000 steps ~ 55 min) and 2.0 s for ``volumetric`` (batch 4: 1800 steps ~ 1 h); compiling a step 30-60 s.
+8: 6000 steps ~ 55 min) and 2.0 s for ``volumetric`` (batch 4: 900 steps ~ 30 min; the 2026-12 table ran it so, beside
+two 6000-step algebraic runs, in one session); compiling a step 30-60 s.
 The image size belongs to the data (``dataset_options``); the CPU variants expect 64 x 64 crops (stride 16
 and 4 both divide them), the paper's 384 x 384.
 """
@@ -46,7 +47,8 @@ def get_config(variant: str | None = None) -> LTConfig:
                    checkpoint_every=500, eval_batch_size=16)  # fmt: skip
     cpu_vol = dataclasses.replace(cpu, name="lt_volumetric", model="volumetric", volume_size=16, volume_channels=16,
                                   v2v_width=8, v2v_levels=2, v2v_front_kernel=3, aggregation="softmax",
-                                  loss="l1", batch_size=4, max_steps=1800, lr_decay_steps=1800)  # fmt: skip
+                                  loss="l1", batch_size=4, max_steps=900, lr_decay_steps=900,
+                                  eval_every=900, checkpoint_every=150)  # fmt: skip
     paper_alg = LTConfig(name="lt_paper_algebraic", model="algebraic", **_PAPER_BACKBONE,
                          dataset_options=(("image_size", 384),), batch_size=8, learning_rate=1e-5,
                          loss="mse_smooth", max_steps=100_000, eval_every=5000, checkpoint_every=5000)  # fmt: skip

@@ -1,4 +1,5 @@
-"""Rig refinement from people's keypoints: the solver, the gauge, synthetic recovery and the real balancing trial."""
+"""Rig refinement from people's keypoints (`refine`, `points_bundle`, `lsq`): the solver, the gauge, the numpy
+triangulations, synthetic recovery and the real balancing trial."""
 
 import dataclasses
 import json
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from lift3d.calibration import lsq
+from lift3d.calibration import points_bundle as pb
 from lift3d.calibration import refine as rf
 from lift3d.calibration.bundle import free_mask
 from lift3d.calibration.errors import CalibrationError
@@ -61,7 +64,7 @@ def test_jacobians_match_finite_differences(model):
         cams = cams.replace(dist=np.tile([0.05, -0.02, 0.01, 0.0, 0.0], (3, 1)), model="fisheye")
     X = rng.normal(size=(10, 3)) * 0.5 + [0, 0, 1]
     uv, c, p = observe(cams, X, rng, keep=1.0)
-    prob = rf._Problem(cams, uv, c, p, np.ones(len(uv)), len(X), "linear", 1.0)
+    prob = pb._Problem(cams, uv, c, p, np.ones(len(uv)), len(X), "linear", 1.0)
     state = prob.state(cams, X)
     act = np.arange(15)
     eps = 1e-6
@@ -83,6 +86,69 @@ def test_jacobians_match_finite_differences(model):
         assert len(pts) == 10
 
 
+def test_schur_step_equals_the_dense_damped_solve():
+    """The sparse Schur complement (camera pairs through common points) gives the full system's step."""
+    rng = np.random.default_rng(4)
+    cams = rf.perturb_cameras(jax.random.key(2), ring(4), 1.0, 0.03)
+    X = rng.normal(size=(40, 3)) * 0.5 + [0, 0, 1]
+    uv, c, p = observe(ring(4), X, rng, noise_px=1.0, keep=0.6)
+    prob = pb._Problem(cams, uv, c, p, rng.uniform(0.3, 1.0, len(uv)), len(X), "huber", 2.0)
+    free = pb.gauge_free_mask(cams, 0, "focal")
+    act = np.flatnonzero(free.any(0))
+    blocks = prob.linearize(prob.state(cams, X), free[:, act], act)
+    dc, dp, pred = prob.solve(blocks, free[:, act], 0.01)
+    Hcc, Hpp, Hcp, gc, gp = blocks
+    v, nc, n = 4, len(act), len(X)
+    H = np.zeros((v * nc + 3 * n, v * nc + 3 * n))
+    for a in range(v):
+        H[a * nc : (a + 1) * nc, a * nc : (a + 1) * nc] = Hcc[a]
+    for i in range(n):
+        H[v * nc + 3 * i : v * nc + 3 * i + 3, v * nc + 3 * i : v * nc + 3 * i + 3] = Hpp[i]
+    for o, (a, i) in enumerate(zip(prob.cam, prob.point, strict=True)):
+        H[a * nc : (a + 1) * nc, v * nc + 3 * i : v * nc + 3 * i + 3] = Hcp[o]
+        H[v * nc + 3 * i : v * nc + 3 * i + 3, a * nc : (a + 1) * nc] = Hcp[o].T
+    D = np.r_[lsq.marquardt_damping(Hcc, 0.01).reshape(-1), lsq.marquardt_damping(Hpp, 0.01).reshape(-1)]
+    keep = np.r_[free[:, act].reshape(-1) > 0, np.ones(3 * n, bool)]
+    g = np.r_[gc.reshape(-1), gp.reshape(-1)]
+    step = np.zeros_like(g)
+    step[keep] = -np.linalg.solve((H + np.diag(D))[np.ix_(keep, keep)], g[keep])
+    np.testing.assert_allclose(np.r_[dc.reshape(-1), dp.reshape(-1)], step, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(pred, step @ (D * step - g), rtol=1e-8)
+
+
+@pytest.mark.parametrize("model", ["pinhole", "fisheye"])
+def test_numpy_triangulation_matches_the_jax_functions(model):
+    """`lsq`'s float64 twins of `geometry.triangulate` (the refinement compiles nothing) agree with them."""
+    from lift3d.geometry.triangulate import reprojection_error, triangulate_dlt, triangulate_ransac
+
+    rng = np.random.default_rng(6)
+    cams = ring(4)
+    if model == "fisheye":
+        cams = cams.replace(dist=np.tile([0.05, -0.02, 0.01, 0.0, 0.0], (4, 1)), model="fisheye")
+    X = rng.normal(size=(30, 5, 3)) * 0.5 + [0, 0, 1]
+    with jax.enable_x64(True):
+        uv = np.asarray(project_points(cams, X[:, None]), np.float64)  # (30, 4, 5, 2)
+    np.testing.assert_allclose(lsq.project(lsq.camera_params(cams), X[:, None], model == "fisheye")[0], uv, atol=1e-9)
+    xy = lsq.undistort(lsq.camera_params(cams), uv, model == "fisheye")
+    xc = np.einsum("vij,tnj->tvni", np.asarray(cams.R), X) + np.asarray(cams.t)[:, None]
+    np.testing.assert_allclose(xy, xc[..., :2] / xc[..., 2:], atol=1e-12)  # undistort inverts the lens
+    uv = uv + rng.normal(0, 1.0, uv.shape)
+    uv[:10, 2] += 80.0  # a wrong view: RANSAC leaves it out
+    uv[20:, 3] = np.nan  # a missing view
+    conf = rng.uniform(0.4, 1.0, uv.shape[:-1])
+    conf[25:, 1] = 0.0  # and another: two views left
+    with jax.enable_x64(True):
+        X_dlt = np.asarray(triangulate_dlt(cams, uv, conf)[0])
+        X_ran, info = triangulate_ransac(jax.random.key(0), cams, uv, conf, threshold_px=20.0)
+        err = np.asarray(reprojection_error(cams, X_dlt, uv))
+    np.testing.assert_allclose(lsq.triangulate_weighted(cams, uv, conf), X_dlt, atol=1e-7)
+    np.testing.assert_allclose(lsq.reprojection_errors(cams, X_dlt, uv), err, atol=1e-7)
+    X_in, used = lsq.triangulate_inliers(cams, uv, conf, threshold_px=20.0)
+    np.testing.assert_array_equal(used, np.asarray(info.views_used))
+    np.testing.assert_allclose(X_in, np.asarray(X_ran), atol=1e-7)
+    assert not used[:10, 2].any() and used[10:20, 2].all() and np.abs(X_in - X)[:20].max() < 0.01
+
+
 def test_adjust_recovers_exact_rig_and_rejects_outliers():
     rng = np.random.default_rng(0)
     truth = ring()
@@ -90,14 +156,14 @@ def test_adjust_recovers_exact_rig_and_rejects_outliers():
     uv, c, p = observe(truth, X, rng)
     start = rf.perturb_cameras(jax.random.key(1), truth, 2.0, 0.05)
     # the gauge: camera 0 and one coordinate of the farthest camera's translation, held at the truth
-    free = rf._gauge_mask(truth, 0, "none")
+    free = pb.gauge_free_mask(truth, 0, "none")
     assert free[:, :6].sum() == 4 * 6 - 7
     R, t = np.asarray(start.R).copy(), np.asarray(start.t).copy()
     held = free[:, 3:6] == 0
     R[0], t[held] = np.asarray(truth.R)[0], np.asarray(truth.t)[held]
     start = start.replace(R=R, t=t)
     X0 = X + rng.normal(0, 0.03, X.shape)
-    res = rf.adjust_cameras_and_points(start, X0, uv, c, p, free=free, loss="linear", ftol=1e-14)
+    res = pb.adjust_cameras_and_points(start, X0, uv, c, p, free=free, loss="linear", ftol=1e-14)
     assert res.status == "converged"
     np.testing.assert_allclose(np.asarray(res.cameras.R), np.asarray(truth.R), atol=1e-8)
     np.testing.assert_allclose(np.asarray(res.cameras.t), np.asarray(truth.t), atol=1e-8)
@@ -108,7 +174,7 @@ def test_adjust_recovers_exact_rig_and_rejects_outliers():
     uv_bad = uv + bad[:, None] * rng.normal(0, 80, uv.shape)
     errs = {}
     for loss in ("huber", "linear"):
-        r = rf.adjust_cameras_and_points(start, X0, uv_bad, c, p, free=free, loss=loss, loss_scale_px=2.0)
+        r = pb.adjust_cameras_and_points(start, X0, uv_bad, c, p, free=free, loss=loss, loss_scale_px=2.0)
         errs[loss] = np.abs(np.asarray(r.cameras.t) - np.asarray(truth.t)).max()
     assert errs["huber"] < 0.005 < errs["linear"]
 
@@ -123,14 +189,14 @@ def test_adjust_focal_lengths_and_bad_input():
     K[1:, 1, 1] *= 0.98
     free = free_mask(5, fixed_cameras=(0,), refine_intrinsics="focal")
     free[1:, 3:6] = 0  # poses of the others held too: only the focal lengths and the points move
-    res = rf.adjust_cameras_and_points(truth.replace(K=K), X, uv, c, p, free=free, loss="linear", ftol=1e-14)
+    res = pb.adjust_cameras_and_points(truth.replace(K=K), X, uv, c, p, free=free, loss="linear", ftol=1e-14)
     np.testing.assert_allclose(np.asarray(res.cameras.K), np.asarray(truth.K), rtol=1e-7)
     with pytest.raises(CalibrationError, match="same point by the same camera"):
-        rf.adjust_cameras_and_points(truth, X, np.r_[uv, uv[:1]], np.r_[c, c[:1]], np.r_[p, p[:1]])
+        pb.adjust_cameras_and_points(truth, X, np.r_[uv, uv[:1]], np.r_[c, c[:1]], np.r_[p, p[:1]])
     with pytest.raises(CalibrationError, match="behind a camera"):
-        rf.adjust_cameras_and_points(truth, 2 * rf._centres(truth)[0] - X, uv, c, p)  # mirrored behind cam 0
+        pb.adjust_cameras_and_points(truth, 2 * lsq.camera_centres(truth)[0] - X, uv, c, p)  # mirrored behind cam 0
     with pytest.raises(CalibrationError, match="do not match"):
-        rf.adjust_cameras_and_points(truth, X, uv[:, :1], c, p)
+        pb.adjust_cameras_and_points(truth, X, uv[:, :1], c, p)
 
 
 def test_similarity_and_gauge_helpers():
@@ -138,22 +204,22 @@ def test_similarity_and_gauge_helpers():
     cams = ring(4)
     Q = Rotation.from_rotvec([0.3, -0.2, 0.5]).as_matrix()
     s, d = 1.7, np.array([0.5, -2.0, 3.0])
-    moved = rf.transform_cameras(cams, s, Q, d)
+    moved = pb.transform_cameras(cams, s, Q, d)
     X = rng.normal(size=(20, 3)) + [0, 0, 1]
     with jax.enable_x64(True):
         before = np.asarray(project_points(cams, np.broadcast_to(X, (4, 20, 3))))
         after = np.asarray(project_points(moved, np.broadcast_to(s * X @ Q.T + d, (4, 20, 3))))
     np.testing.assert_allclose(after, before, atol=1e-9)  # same images in the new world
-    s2, Q2, d2 = rf.similarity_transform(rf._centres(cams), rf._centres(moved))
+    s2, Q2, d2 = pb.similarity_transform(lsq.camera_centres(cams), lsq.camera_centres(moved))
     np.testing.assert_allclose([s2, *Q2.ravel(), *d2], [s, *Q.ravel(), *d], atol=1e-12)
-    err = rf.rig_shape_errors(moved, cams)
+    err = pb.rig_shape_errors(moved, cams)
     assert err["rotation_deg"].max() < 1e-9 and err["centre"].max() < 1e-12
     np.testing.assert_allclose(err["scale"], 1 / s)
     # perturbation magnitudes are exact
-    p = rf.perturb_cameras(jax.random.key(0), cams, 3.0, 0.1)
+    p = pb.perturb_cameras(jax.random.key(0), cams, 3.0, 0.1)
     dR = np.asarray(p.R) @ np.swapaxes(np.asarray(cams.R), 1, 2)
     np.testing.assert_allclose(np.rad2deg(Rotation.from_matrix(dR).magnitude()), 3.0)
-    np.testing.assert_allclose(np.linalg.norm(rf._centres(p) - rf._centres(cams), axis=-1), 0.1)
+    np.testing.assert_allclose(np.linalg.norm(lsq.camera_centres(p) - lsq.camera_centres(cams), axis=-1), 0.1)
     # frames spread over the capture, not consecutive
     present = np.ones(100, bool)
     present[:10] = False

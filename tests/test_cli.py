@@ -113,3 +113,22 @@ def test_lift_empty_folder_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cam01_json" in err
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_cli_keeps_compiled_programs_in_the_cache_unless_turned_off(monkeypatch, tmp_path):
+    import jax
+
+    from lift3d import cli
+
+    before = jax.config.jax_compilation_cache_dir
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("LIFT3D_CACHE", str(tmp_path))
+    try:
+        monkeypatch.setenv("LIFT3D_JAX_CACHE", "0")
+        cli._enable_compilation_cache()
+        assert jax.config.jax_compilation_cache_dir == before
+        monkeypatch.setenv("LIFT3D_JAX_CACHE", "1")
+        cli._enable_compilation_cache()
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "jax")
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)

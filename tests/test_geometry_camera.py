@@ -10,6 +10,7 @@ from lift3d.geometry import rotation
 from lift3d.geometry.camera import (
     Camera,
     camera_center,
+    camera_from_projection,
     camera_to_world,
     crop_camera,
     project_points,
@@ -206,3 +207,20 @@ def test_rodrigues_gradient_is_finite_at_identity():
     g = jax.grad(lambda r: rotation.rodrigues_to_matrix(r)[0, 1])(jnp.zeros(3))
     assert np.all(np.isfinite(np.asarray(g)))
     np.testing.assert_allclose(np.asarray(g), [0, 0, -1], atol=1e-12)
+
+
+def test_camera_from_projection_inverts_projection_matrix_and_matches_opencv():
+    rng = np.random.default_rng(3)
+    R = np.stack([cv2.Rodrigues(rng.normal(0, 1, 3))[0] for _ in range(6)]).reshape(2, 3, 3, 3)
+    K = np.tile(np.array([[1100.0, 0.3, 510.0], [0.0, 1090.0, 490.0], [0.0, 0.0, 1.0]]), (2, 3, 1, 1))
+    K[..., 0, 0] += rng.uniform(-200, 200, (2, 3))
+    cam = Camera.create(K=K, R=R, t=rng.normal(0, 2000, (2, 3, 3)))
+    P = np.asarray(projection_matrix(cam), np.float64)
+    back = camera_from_projection(-2.5 * P)  # any scale, either sign
+    np.testing.assert_allclose(back.K, K, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(back.R, R, atol=1e-9)
+    np.testing.assert_allclose(back.t, cam.t, rtol=1e-9, atol=1e-6)
+    K_cv, R_cv, C_cv = cv2.decomposeProjectionMatrix(P[1, 2])[:3]
+    np.testing.assert_allclose(back.K[1, 2], K_cv / K_cv[2, 2], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(back.R[1, 2], R_cv, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(camera_center(back))[1, 2], C_cv[:3, 0] / C_cv[3, 0], rtol=1e-9)

@@ -12,7 +12,9 @@ Two solvers of the same objective (a robust function of each observed corner's p
 - "scipy": `scipy.optimize.least_squares` (trust region reflective, LSMR) with the same Jacobian as a sparse
   matrix (the robust loss is then applied per coordinate, as scipy does); for cross-checks.
 The Jacobians are vectorised numpy over observations: measured faster end to end than a JAX version here,
-whose compile time (seconds per problem shape on CPU) dominated every calibration-sized problem.
+whose compile time (seconds per problem shape on CPU) dominated every calibration-sized problem. The lens
+model, robust weights and damped solve are `lift3d.calibration.lsq`'s (shared with `points_bundle`, the
+adjustment of cameras and free 3D points).
 
 Robust loss: "linear" (plain least squares), "soft_l1" or "huber" with scale `loss_scale_px`, solved by
 iteratively re-weighted least squares.
@@ -26,17 +28,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.linalg
-from scipy.spatial.transform import Rotation
 
+from lift3d.calibration import lsq
 from lift3d.calibration.errors import CalibrationError
 from lift3d.geometry.camera import Camera
 
 __all__ = ["BundleResult", "bundle_adjust", "free_mask", "reprojection_residuals", "INTRINSIC_NAMES"]
 
 INTRINSIC_NAMES = ("fx", "fy", "cx", "cy", "d0", "d1", "d2", "d3", "d4")
-_NC, _NB = 15, 6  # unknowns per camera (rotation, translation, 9 intrinsics) and per board pose
-_LOSSES = ("linear", "soft_l1", "huber")
+_NC, _NB = lsq.NUM_CAMERA_UNKNOWNS, 6  # unknowns per camera (rotation, translation, 9 intrinsics), board pose
 _CHUNK = 65536  # observations per block when accumulating the normal equations
 
 
@@ -98,55 +98,6 @@ def _observations(corners: np.ndarray) -> _Obs:
     return _Obs(vi, fi, ni, corners[vi, fi, ni], start, vi[start], fi[start], corners.shape[:2])
 
 
-def _distort_jac(x, y, d, fisheye: bool, jacobian: bool):
-    """Distorted normalised points; with `jacobian`, d(xd, yd)/d(x, y) (m, 2, 2) and /d(coeffs) (m, 2, 5)."""
-    r2 = x * x + y * y
-    if fisheye:
-        small = r2 < 1e-24
-        r = np.sqrt(np.where(small, 1.0, r2))
-        th = np.arctan(r)
-        t2 = th * th
-        k1, k2, k3, k4 = d[:, 0], d[:, 1], d[:, 2], d[:, 3]
-        thd = th * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
-        scale = np.where(small, 1.0, thd / r)
-        xd, yd = x * scale, y * scale
-        if not jacobian:
-            return xd, yd, None, None
-        dthd = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + 9 * t2 * k4)))
-        ds = np.where(small, 0.0, (dthd / (1 + r * r) * r - thd) / (r * r)) / r  # d scale / d r, over r
-        J = np.stack(
-            [np.stack([scale + x * x * ds, x * y * ds], -1), np.stack([x * y * ds, scale + y * y * ds], -1)],
-            -2,
-        )
-        powers = np.stack([th**3, th**5, th**7, th**9, np.zeros_like(th)], -1) / r[:, None]
-        powers = np.where(small[:, None], 0.0, powers)
-        return xd, yd, J, np.stack([x[:, None] * powers, y[:, None] * powers], -2)
-    k1, k2, p1, p2, k3 = d[:, 0], d[:, 1], d[:, 2], d[:, 3], d[:, 4]
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    if not jacobian:
-        return xd, yd, None, None
-    dradial = k1 + r2 * (2 * k2 + 3 * k3 * r2)
-    j01 = 2 * x * y * dradial + 2 * p1 * x + 2 * p2 * y
-    J = np.stack(
-        [
-            np.stack([radial + 2 * x * x * dradial + 2 * p1 * y + 6 * p2 * x, j01], -1),
-            np.stack([j01, radial + 2 * y * y * dradial + 6 * p1 * y + 2 * p2 * x], -1),
-        ],
-        -2,
-    )
-    r4 = r2 * r2
-    Jd = np.stack(
-        [
-            np.stack([x * r2, x * r4, 2 * x * y, r2 + 2 * x * x, x * r4 * r2], -1),
-            np.stack([y * r2, y * r4, r2 + 2 * y * y, 2 * x * y, y * r4 * r2], -1),
-        ],
-        -2,
-    )
-    return xd, yd, J, Jd
-
-
 def _skew(v: np.ndarray) -> np.ndarray:
     out = np.zeros((*v.shape[:-1], 3, 3))
     out[..., 0, 1], out[..., 0, 2], out[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
@@ -164,7 +115,7 @@ def _forward(state: dict, obs: _Obs, sl: slice, fisheye: bool, jacobian: bool, i
     xc = p + state["t"][vi]
     z = xc[:, 2]
     x, y = xc[:, 0] / z, xc[:, 1] / z
-    xd, yd, Jxy, Jdist = _distort_jac(x, y, k[:, 4:9], fisheye, jacobian)
+    xd, yd, Jxy, Jdist = lsq.distort_jacobian(x, y, k[:, 4:9], fisheye, jacobian)
     fx, fy, s = k[:, 0], k[:, 1], state["skew"][vi]
     uv = np.stack([fx * xd + s * yd + k[:, 2], fy * yd + k[:, 3]], -1)
     if not jacobian:
@@ -191,26 +142,11 @@ def _forward(state: dict, obs: _Obs, sl: slice, fisheye: bool, jacobian: bool, i
     return uv, z, Jc, Jb
 
 
-def _weights(err2: np.ndarray, loss: str, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """IRLS weights rho'(s) and robust costs rho(s) * scale^2 of squared point errors (px^2)."""
-    s = err2 / scale**2
-    if loss == "linear":
-        return np.ones_like(s), err2
-    if loss == "soft_l1":
-        root = np.sqrt(1.0 + s)
-        return 1.0 / root, 2.0 * (root - 1.0) * scale**2
-    e = np.sqrt(s)
-    inside = e <= 1.0
-    return np.where(inside, 1.0, 1.0 / np.maximum(e, 1e-300)), np.where(
-        inside, err2, (2.0 * e - 1.0) * scale**2
-    )
-
-
 def _evaluate(state: dict, obs: _Obs, kw: dict) -> tuple[float, np.ndarray, float]:
     """Robust cost, squared errors (m,) and the smallest depth of an observed corner."""
     uv, z, _, _ = _forward(state, obs, slice(None), kw["fisheye"], False)
     err2 = np.sum((uv - obs.uv) ** 2, -1)
-    _, rho = _weights(err2, kw["loss"], kw["scale"])
+    _, rho = lsq.robust_weights(err2, kw["loss"], kw["scale"])
     return float(np.sum(rho)), err2, float(z.min(initial=np.inf))
 
 
@@ -227,7 +163,7 @@ def _linearize(state: dict, obs: _Obs, free: np.ndarray, act: np.ndarray, kw: di
         sl = slice(start, start + _CHUNK)
         uv, _, Jc, Jb = _forward(state, obs, sl, kw["fisheye"], True, intrinsics)
         r = uv - obs.uv[sl]
-        w, _ = _weights(np.sum(r * r, -1), kw["loss"], kw["scale"])
+        w, _ = lsq.robust_weights(np.sum(r * r, -1), kw["loss"], kw["scale"])
         vi, pairs = obs.vi[sl], pair_of[sl]
         Jc = Jc[..., act] * free[vi][:, None, :]
         wJc, wJb = Jc * w[:, None, None], Jb * w[:, None, None]
@@ -255,11 +191,9 @@ def _solve(blocks, obs: _Obs, free: np.ndarray, lam: float):
     """
     Hcc, Hbb, Hcb, gc, gb = blocks
     v, nc = gc.shape
-    diag_c = np.diagonal(Hcc, axis1=-2, axis2=-1)
-    diag_b = np.diagonal(Hbb, axis1=-2, axis2=-1)
-    Dc = lam * np.maximum(diag_c, 1e-9 * diag_c.max(-1, keepdims=True) + 1e-12)
-    Db = lam * np.maximum(diag_b, 1e-9 * diag_b.max(-1, keepdims=True) + 1e-12)
-    unseen = (diag_b.sum(-1) == 0)[:, None, None]  # frames without observations stay where they are
+    Dc, Db = lsq.marquardt_damping(Hcc, lam), lsq.marquardt_damping(Hbb, lam)
+    # frames without observations stay where they are
+    unseen = (np.diagonal(Hbb, axis1=-2, axis2=-1).sum(-1) == 0)[:, None, None]
     Abb_inv = np.linalg.inv(Hbb + Db[..., None] * np.eye(_NB) + unseen * np.eye(_NB))
     pv, pf = obs.pair_v, obs.pair_f
     HcbBinv = np.matmul(Hcb, Abb_inv[pf])  # (p, c, 6)
@@ -282,10 +216,7 @@ def _solve(blocks, obs: _Obs, free: np.ndarray, lam: float):
     idx = np.flatnonzero(free.reshape(-1) > 0)  # fixed unknowns do not move: solve for the others
     S, b = S[np.ix_(idx, idx)], rhs.reshape(-1)[idx]
     dc = np.zeros(v * nc)
-    try:  # scipy's LAPACK: numpy's threaded OpenBLAS took 0.15 s for a 120 x 120 solve on a 2-core machine
-        dc[idx] = scipy.linalg.solve(S, b, assume_a="pos")
-    except np.linalg.LinAlgError:
-        dc[idx] = scipy.linalg.lstsq(S, b)[0]
+    dc[idx] = lsq.solve_normal_equations(S, b)
     dc = dc.reshape(v, nc)
     t = gb.copy()
     np.add.at(t, pf, np.einsum("pji,pj->pi", Hcb, dc[pv]))
@@ -295,31 +226,19 @@ def _solve(blocks, obs: _Obs, free: np.ndarray, lam: float):
     return dc, db, pred
 
 
-def _rotvec_to_matrix(w: np.ndarray) -> np.ndarray:
-    return (
-        Rotation.from_rotvec(np.asarray(w, np.float64).reshape(-1, 3))
-        .as_matrix()
-        .reshape(*np.shape(w)[:-1], 3, 3)
-    )
-
-
 def _apply(state: dict, dc: np.ndarray, db: np.ndarray) -> dict:
     out = dict(state)
-    out["R"] = _rotvec_to_matrix(dc[:, :3]) @ state["R"]
+    out["R"] = lsq.rotvec_to_matrix(dc[:, :3]) @ state["R"]
     out["t"] = state["t"] + dc[:, 3:6]
     out["intr"] = state["intr"] + dc[:, 6:]
-    out["Rb"] = _rotvec_to_matrix(db[:, :3]) @ state["Rb"]
+    out["Rb"] = lsq.rotvec_to_matrix(db[:, :3]) @ state["Rb"]
     out["tb"] = state["tb"] + db[:, 3:6]
     return out
 
 
 def _pack(cameras: Camera, board_R, board_t, object_points) -> dict:
-    K = np.asarray(cameras.K, np.float64)
     return {
-        "R": np.asarray(cameras.R, np.float64),
-        "t": np.asarray(cameras.t, np.float64),
-        "intr": np.concatenate([K[:, [0, 1, 0, 1], [0, 1, 2, 2]], np.asarray(cameras.dist, np.float64)], 1),
-        "skew": K[:, 0, 1].copy(),
+        **lsq.camera_params(cameras),
         "Rb": np.asarray(board_R, np.float64),
         "tb": np.asarray(board_t, np.float64),
         "X": np.asarray(object_points, np.float64),
@@ -328,11 +247,8 @@ def _pack(cameras: Camera, board_R, board_t, object_points) -> dict:
 
 def _unpack(state: dict, template: Camera) -> Camera:
     intr = state["intr"]
-    K = np.zeros((intr.shape[0], 3, 3))
-    K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2] = intr[:, 0], intr[:, 1], intr[:, 2], intr[:, 3]
-    K[:, 0, 1], K[:, 2, 2] = state["skew"], 1.0
     return Camera.create(
-        K,
+        lsq.intrinsic_matrices(intr, state["skew"]),
         R=state["R"],
         t=state["t"],
         dist=intr[:, 4:],
@@ -359,9 +275,7 @@ def reprojection_residuals(
     corners = np.asarray(corners, np.float64)
     obs = _observations(corners)
     state = _pack(cameras, board_R, board_t, object_points)
-    _, err2, _ = _evaluate(
-        state, obs, {"fisheye": cameras.model == "fisheye", "loss": "linear", "scale": 1.0}
-    )
+    _, err2, _ = _evaluate(state, obs, {"fisheye": cameras.model == "fisheye", "loss": "linear", "scale": 1.0})
     out = np.full(corners.shape[:3], np.nan)
     out[obs.vi, obs.fi, obs.ni] = np.sqrt(err2)
     return out
@@ -387,9 +301,7 @@ def free_mask(
         The mask, float64 0/1.
     """
     if refine_intrinsics not in ("none", "focal", "focal_center", "all"):
-        raise ValueError(
-            f"refine_intrinsics must be none, focal, focal_center or all, got {refine_intrinsics!r}"
-        )
+        raise ValueError(f"refine_intrinsics must be none, focal, focal_center or all, got {refine_intrinsics!r}")
     m = np.zeros((num_cameras, _NC))
     m[:, :6] = 1.0
     m[list(fixed_cameras), :6] = 0.0
@@ -444,8 +356,8 @@ def bundle_adjust(
         CalibrationError: Inputs of inconsistent shapes, no observation, or an initial state with observed
             corners behind a camera.
     """
-    if loss not in _LOSSES:
-        raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
+    if loss not in lsq.LOSSES:
+        raise ValueError(f"loss must be one of {lsq.LOSSES}, got {loss!r}")
     if method not in ("schur", "scipy"):
         raise ValueError(f"method must be 'schur' or 'scipy', got {method!r}")
     corners = np.asarray(corners, np.float64)
@@ -527,9 +439,7 @@ def _run_lm(state, obs, free, kw, max_iterations, ftol, cost, rms):
             nu *= 2.0
             if lam > 1e16:
                 if not valid:
-                    why = (
-                        "a non-finite cost" if not np.isfinite(new_cost) else "board corners behind a camera"
-                    )
+                    why = "a non-finite cost" if not np.isfinite(new_cost) else "board corners behind a camera"
                     return (
                         state,
                         "diverged",

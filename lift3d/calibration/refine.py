@@ -9,12 +9,12 @@ reprojection error of the detections. Procedure (`refine_rig_from_keypoints`), i
    complete tracks, and re-choose each view of each person by leave-one-view-out (`_associate`): a wrong view
    (a bystander) can win the joint score of a perturbed rig, not a triangulation it is left out of.
 2. Take up to `max_frames` frames spread evenly over the capture (not consecutive: they see more poses).
-3. Triangulate each joint robustly (`triangulate_ransac`): the inlier views with a confidence of at least
-   `min_confidence` are the observations; joints with fewer than two are left out.
-4. Bundle-adjust cameras and points (`adjust_cameras_and_points`: Levenberg-Marquardt with analytic Jacobians
-   from `lift3d.calibration.bundle`, the points eliminated by the Schur complement (3x3 blocks), costs weighted
-   by the detector confidence; Huber loss while the inlier threshold is still wide, least squares over the
-   inliers once it is `threshold_px`).
+3. Triangulate each joint robustly (`lsq.triangulate_inliers`, best view pair): the inlier views with a
+   confidence of at least `min_confidence` are the observations; joints with fewer than two are left out.
+4. Bundle-adjust cameras and points (`points_bundle.adjust_cameras_and_points`: Levenberg-Marquardt with
+   analytic Jacobians, the points eliminated by the Schur complement (3x3 blocks), costs weighted by the
+   detector confidence; Huber loss while the inlier threshold is still wide, least squares over the inliers
+   once it is `threshold_px`).
 5. Repeat with the refined rig (re-associate when it moved, re-select inliers with a threshold shrinking to
    `threshold_px`) until the rig moves less than 0.01 degree / 0.1 mm or `max_rounds` is reached.
 
@@ -30,6 +30,9 @@ similarity (rotation, translation, scale) that best maps its camera centres onto
 distance from it to the other cameras (`gauge="reference"`). Either way the world frame and the scale come
 from the initial rig, so two refinements from differently perturbed rigs agree in shape, and in the world
 frame only as well as their initial rigs do.
+
+Cost: only the association (`associate_sequence`) is jitted JAX; the triangulations and the adjustment are
+float64 numpy (`lift3d.calibration.lsq`, `points_bundle`), so a first call compiles one function, not five.
 """
 
 from __future__ import annotations
@@ -43,95 +46,29 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from scipy.spatial.transform import Rotation
 
-from lift3d.calibration import bundle
+from lift3d.calibration import lsq
+from lift3d.calibration import points_bundle as pb
 from lift3d.calibration.errors import CalibrationError
+from lift3d.calibration.lsq import camera_centres
+from lift3d.calibration.points_bundle import perturb_cameras, rig_shape_errors, similarity_transform, transform_cameras
 from lift3d.calibration.report import finite_or_none
 from lift3d.data.rig import Rig
 from lift3d.geometry.camera import Camera
 
 __all__ = [
     "RefineResult",
-    "AdjustResult",
-    "adjust_cameras_and_points",
     "refine_rig_from_keypoints",
     "run_refine",
+    "spread_frames",
+    "refine_report",
+    # the gauge helpers of `points_bundle`, used with refinements
     "similarity_transform",
     "transform_cameras",
     "rig_shape_errors",
-    "spread_frames",
-    "refine_report",
     "perturb_cameras",
 ]
-
-_LOSSES = ("linear", "soft_l1", "huber")
-
-
-# ------------------------------------------------------------------------------------------- similarity
-
-
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares similarity `dst ~ s Q src + d` (Umeyama 1991).
-
-    Args:
-        src: Points, shape (n, 3), n >= 3 not collinear.
-        dst: Matching points, shape (n, 3).
-
-    Returns:
-        (s, Q, d): scale, rotation (3, 3) and translation (3,).
-    """
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    ms, md = src.mean(0), dst.mean(0)
-    a, b = src - ms, dst - md
-    U, S, Vt = np.linalg.svd(b.T @ a / len(src))
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt)) or 1.0])
-    Q = U @ D @ Vt
-    s = float(np.trace(np.diag(S) @ D) / np.mean(np.sum(a * a, -1)))
-    return s, Q, md - s * Q @ ms
-
-
-def transform_cameras(cameras: Camera, s: float, Q: np.ndarray, d: np.ndarray) -> Camera:
-    """Re-express cameras in a new world `X_new = s Q X_old + d` (their images do not change).
-
-    Args:
-        cameras: Cameras, batch shape (v,).
-        s: Scale.
-        Q: Rotation, shape (3, 3).
-        d: Translation, shape (3,), new world units.
-
-    Returns:
-        The cameras with `R_new = R Q^T`, `t_new = s t - R_new d` (centres `s Q C + d`).
-    """
-    R_new = np.asarray(cameras.R, np.float64) @ np.asarray(Q).T
-    t_new = s * np.asarray(cameras.t, np.float64) - R_new @ np.asarray(d, np.float64)
-    return cameras.replace(R=R_new, t=t_new)
-
-
-def _centres(cameras: Camera) -> np.ndarray:
-    return -np.einsum("vji,vj->vi", np.asarray(cameras.R), np.asarray(cameras.t))
-
-
-def rig_shape_errors(cameras: Camera, reference: Camera) -> dict[str, np.ndarray | float]:
-    """Per-camera differences between two rigs after the best similarity alignment of their centres.
-
-    Args:
-        cameras: A rig's cameras, batch shape (v,), v >= 3.
-        reference: The reference rig's cameras, batch shape (v,).
-
-    Returns:
-        Dict: "rotation_deg" (v,) angle between the aligned and the reference orientations, "centre" (v,)
-        distance between aligned and reference centres (reference units), "scale" of the alignment.
-    """
-    s, Q, d = similarity_transform(_centres(cameras), _centres(reference))
-    aligned = transform_cameras(cameras, s, Q, d)
-    dR = np.asarray(aligned.R) @ np.swapaxes(np.asarray(reference.R), -1, -2)
-    return {
-        "rotation_deg": np.rad2deg(Rotation.from_matrix(dR).magnitude()),
-        "centre": np.linalg.norm(_centres(aligned) - _centres(reference), axis=-1),
-        "scale": s,
-    }
 
 
 def spread_frames(present: np.ndarray, max_frames: int) -> np.ndarray:
@@ -148,327 +85,6 @@ def spread_frames(present: np.ndarray, max_frames: int) -> np.ndarray:
     if len(idx) <= max_frames:
         return idx
     return idx[np.unique(np.round(np.linspace(0, len(idx) - 1, max_frames)).astype(np.int64))]
-
-
-# ------------------------------------------------------------------------------------------- the solver
-
-
-@dataclasses.dataclass(frozen=True)
-class AdjustResult:
-    """The outcome of `adjust_cameras_and_points`.
-
-    Attributes:
-        cameras: Adjusted cameras, batch shape (v,) (the last good state if the optimisation diverged).
-        points_3d: Adjusted points, shape (n, 3), world units.
-        errors_px: Final pixel error of each observation, shape (m,).
-        initial_errors_px: The same before adjustment, shape (m,).
-        iterations: Linearisations done.
-        status: "converged", "max_iterations" or "diverged".
-        reason: Why it stopped, in words.
-        history: Per accepted step: iteration, robust cost, RMS (px), damping.
-    """
-
-    cameras: Camera
-    points_3d: np.ndarray
-    errors_px: np.ndarray
-    initial_errors_px: np.ndarray
-    iterations: int
-    status: str
-    reason: str
-    history: list[dict[str, Any]]
-
-
-def _inverse3(H: np.ndarray) -> np.ndarray:
-    """Inverses of 3x3 matrices (..., 3, 3) by the adjugate (several times faster than a batched LAPACK call)."""
-    a = H
-    cof = np.stack(
-        [
-            np.stack([a[..., (i + 1) % 3, (j + 1) % 3] * a[..., (i + 2) % 3, (j + 2) % 3]
-                      - a[..., (i + 1) % 3, (j + 2) % 3] * a[..., (i + 2) % 3, (j + 1) % 3] for j in range(3)], -1)
-            for i in range(3)
-        ],
-        -2,
-    )  # fmt: skip
-    det = np.sum(a[..., 0, :] * cof[..., 0, :], -1)
-    return np.swapaxes(cof, -1, -2) / det[..., None, None]
-
-
-class _Problem:
-    """Observations (m,) of n points by v cameras, sorted by camera; the lens model and its Jacobians are
-    `lift3d.calibration.bundle`'s. Per camera the work is one contiguous slice (BLAS products, no gathers of
-    per-observation 3x3 matrices); sums over the observations of a point are `np.bincount`s."""
-
-    def __init__(self, cameras: Camera, uv, cam, point, weight, n: int, loss: str, scale: float):
-        v = cameras.batch_shape[0]
-        self.order = np.lexsort((point, cam))  # by camera, then point
-        self.cam, self.point = np.asarray(cam)[self.order], np.asarray(point)[self.order]
-        self.uv, self.weight = np.asarray(uv, np.float64)[self.order], np.asarray(weight, np.float64)[self.order]
-        bounds = np.searchsorted(self.cam, np.arange(v + 1))
-        self.slices = [slice(bounds[c], bounds[c + 1]) for c in range(v)]
-        self.fisheye, self.loss, self.scale = cameras.model == "fisheye", loss, float(scale)
-        self.v, self.n = v, n
-
-    @staticmethod
-    def state(cameras: Camera, points: np.ndarray) -> dict:
-        K = np.asarray(cameras.K, np.float64)
-        return {
-            "R": np.asarray(cameras.R, np.float64),
-            "t": np.asarray(cameras.t, np.float64),
-            "intr": np.concatenate([K[:, [0, 1, 0, 1], [0, 1, 2, 2]], np.asarray(cameras.dist, np.float64)], 1),
-            "skew": K[:, 0, 1].copy(),
-            "X": np.asarray(points, np.float64),
-        }
-
-    @staticmethod
-    def cameras(state: dict, template: Camera) -> Camera:
-        intr = state["intr"]
-        K = np.zeros((len(intr), 3, 3))
-        K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2] = intr[:, 0], intr[:, 1], intr[:, 2], intr[:, 3]
-        K[:, 0, 1], K[:, 2, 2] = state["skew"], 1.0
-        return template.replace(K=K, R=state["R"], t=state["t"], dist=intr[:, 4:])
-
-    @staticmethod
-    def apply(state: dict, dc: np.ndarray, dp: np.ndarray) -> dict:
-        return {
-            "R": bundle._rotvec_to_matrix(dc[:, :3]) @ state["R"],
-            "t": state["t"] + dc[:, 3:6],
-            "intr": state["intr"] + dc[:, 6:],
-            "skew": state["skew"],
-            "X": state["X"] + dp,
-        }
-
-    def camera(self, state: dict, c: int, act: np.ndarray | None):
-        """Camera c's observations: pixels (m_c, 2), depths (m_c,); with `act`, the Jacobians wrt its active
-        unknowns (m_c, 2, len(act)) and wrt the points (m_c, 2, 3)."""
-        sl = self.slices[c]
-        R, k = state["R"][c], state["intr"][c]
-        p = state["X"][self.point[sl]] @ R.T  # the point rotated into the camera's axes
-        xc = p + state["t"][c]
-        z = xc[:, 2]
-        x, y = xc[:, 0] / z, xc[:, 1] / z
-        d = np.broadcast_to(k[4:], (len(z), 5))
-        xd, yd, Jxy, Jdist = bundle._distort_jac(x, y, d, self.fisheye, act is not None)
-        fx, fy, s = k[0], k[1], state["skew"][c]
-        uv = np.stack([fx * xd + s * yd + k[2], fy * yd + k[3]], -1)
-        if act is None:
-            return uv, z, None, None
-        A = np.array([[fx, s], [0.0, fy]])
-        M = A @ Jxy  # d uv / d (x, y), (m_c, 2, 2)
-        iz = 1.0 / z
-        G = np.stack(
-            [
-                M[..., 0] * iz[:, None],
-                M[..., 1] * iz[:, None],
-                -(M[..., 0] * x[:, None] + M[..., 1] * y[:, None]) * iz[:, None],
-            ],
-            -1,
-        )  # d uv / d xc
-        cols = [np.cross(p[:, None, :], G), G]  # R <- exp(w) R moves xc by w x p
-        if act.max() >= 6:
-            zero = np.zeros_like(z)
-            cols += [
-                np.stack([np.stack([xd, zero], -1), np.stack([zero, yd], -1)], -1),
-                np.broadcast_to(np.eye(2), (len(z), 2, 2)),
-                A @ Jdist,
-            ]
-        Jc = np.concatenate(cols, -1)[..., act]
-        return uv, z, Jc, G @ R
-
-    def evaluate(self, state: dict) -> tuple[float, np.ndarray, float]:
-        """Robust cost, squared errors (m,) and the smallest depth."""
-        err2, zmin = np.empty(len(self.cam)), np.inf
-        for c, sl in enumerate(self.slices):
-            uv, z, _, _ = self.camera(state, c, None)
-            err2[sl] = np.sum((uv - self.uv[sl]) ** 2, -1)
-            zmin = min(zmin, float(z.min(initial=np.inf)))
-        _, rho = bundle._weights(err2, self.loss, self.scale)
-        return float(np.sum(self.weight * rho)), err2, zmin
-
-    def linearize(self, state: dict, free: np.ndarray, act: np.ndarray):
-        """IRLS-weighted normal-equation blocks: Hcc (v, c, c), Hpp (n, 3, 3), Hcp (m, c, 3), gc (v, c),
-        gp (n, 3), over the active camera unknowns `act` (c of the 15); `free` (v, c) masks them."""
-        nc, m, n = len(act), len(self.cam), self.n
-        Hcc, gc = np.zeros((self.v, nc, nc)), np.zeros((self.v, nc))
-        Hcp, hpp, hgp = np.empty((m, nc, 3)), np.empty((m, 3, 3)), np.empty((m, 3))
-        for c, sl in enumerate(self.slices):
-            uv, _, Jc, Jp = self.camera(state, c, act)
-            r = uv - self.uv[sl]
-            w, _ = bundle._weights(np.sum(r * r, -1), self.loss, self.scale)
-            w = (w * self.weight[sl])[:, None, None]
-            Jc = Jc * free[c]
-            wJc, wJp = w * Jc, w * Jp
-            Hcc[c] = wJc.reshape(-1, nc).T @ Jc.reshape(-1, nc)
-            gc[c] = wJc.reshape(-1, nc).T @ r.reshape(-1)
-            Hcp[sl] = wJc[:, 0, :, None] * Jp[:, 0, None, :] + wJc[:, 1, :, None] * Jp[:, 1, None, :]
-            hpp[sl] = wJp[:, 0, :, None] * Jp[:, 0, None, :] + wJp[:, 1, :, None] * Jp[:, 1, None, :]
-            hgp[sl] = wJp[:, 0] * r[:, :1] + wJp[:, 1] * r[:, 1:]
-        idx9 = (self.point[:, None] * 9 + np.arange(9)).reshape(-1)
-        Hpp = np.bincount(idx9, hpp.reshape(-1), minlength=9 * n).reshape(n, 3, 3)
-        idx3 = (self.point[:, None] * 3 + np.arange(3)).reshape(-1)
-        gp = np.bincount(idx3, hgp.reshape(-1), minlength=3 * n).reshape(n, 3)
-        return Hcc, Hpp, Hcp, gc, gp
-
-    def solve(self, blocks, free: np.ndarray, lam: float):
-        """Damped Gauss-Newton step, the points eliminated by the Schur complement; returns the camera steps
-        (v, c), the point steps (n, 3) and the predicted cost decrease."""
-        Hcc, Hpp, Hcp, gc, gp = blocks
-        v, nc = gc.shape
-        n = self.n
-        diag_c = np.diagonal(Hcc, axis1=-2, axis2=-1)
-        diag_p = np.diagonal(Hpp, axis1=-2, axis2=-1)
-        Dc = lam * np.maximum(diag_c, 1e-9 * diag_c.max(-1, keepdims=True) + 1e-12)
-        Dp = lam * np.maximum(diag_p, 1e-9 * diag_p.max(-1, keepdims=True) + 1e-12)
-        Hpp_inv = _inverse3(Hpp + Dp[..., None] * np.eye(3))
-        E = np.zeros((n, v, nc, 3))
-        E[self.point, self.cam] = Hcp
-        E = E.reshape(n, v * nc, 3)
-        Y = np.matmul(E, Hpp_inv)  # (n, v c, 3)
-        S = -np.swapaxes(Y, 0, 1).reshape(v * nc, -1) @ np.swapaxes(E, 0, 1).reshape(v * nc, -1).T
-        S += scipy.linalg.block_diag(*(Hcc + Dc[..., None] * np.eye(nc)))
-        rhs = np.einsum("nik,nk->i", Y, gp, optimize=True) - gc.reshape(-1)
-        idx = np.flatnonzero(free.reshape(-1) > 0)
-        dc = np.zeros(v * nc)
-        try:
-            dc[idx] = scipy.linalg.solve(S[np.ix_(idx, idx)], rhs[idx], assume_a="pos")
-        except np.linalg.LinAlgError:
-            dc[idx] = scipy.linalg.lstsq(S[np.ix_(idx, idx)], rhs[idx])[0]
-        q = gp + np.tensordot(E, dc, axes=([1], [0]))
-        dp = -np.sum(Hpp_inv * q[:, None, :], -1)
-        dc = dc.reshape(v, nc)
-        pred = float(np.sum(dc * (Dc * dc - gc)) + np.sum(dp * (Dp * dp - gp)))
-        return dc, dp, pred
-
-
-def adjust_cameras_and_points(
-    cameras: Camera,
-    points_3d: np.ndarray,
-    points_2d: np.ndarray,
-    camera_index: np.ndarray,
-    point_index: np.ndarray,
-    weights: np.ndarray | None = None,
-    *,
-    free: np.ndarray | None = None,
-    loss: str = "huber",
-    loss_scale_px: float = 5.0,
-    max_iterations: int = 50,
-    ftol: float = 1e-8,
-) -> AdjustResult:
-    """Bundle adjustment of camera poses (optionally intrinsics) and free 3D points (float64, numpy).
-
-    Minimises `sum_i w_i rho(|project(camera_i, X_point_i) - x_i|^2)` by Levenberg-Marquardt: analytic
-    Jacobians (`lift3d.calibration.bundle`), the 3D points eliminated by the Schur complement (a dense system
-    in the free camera unknowns), rotations updated on the manifold, robust loss by iterative re-weighting.
-
-    Args:
-        cameras: Initial cameras, batch shape (v,).
-        points_3d: Initial points, shape (n, 3), world units.
-        points_2d: Observations, shape (m, 2), distorted pixels.
-        camera_index: Camera of each observation, shape (m,); at most one observation per (camera, point).
-        point_index: Point of each observation, shape (m,).
-        weights: Weight of each observation, shape (m,) (e.g. detector confidences); None for 1.
-        free: Which camera unknowns move, shape (v, 15) of 0/1 (see `bundle.free_mask`); default: all poses
-            but the first camera's, no intrinsics. The gauge (7 degrees of freedom for free points) must be
-            held by `free`, e.g. a fixed camera and one fixed translation coordinate of another.
-        loss: "linear", "soft_l1" or "huber", on each observation's pixel error.
-        loss_scale_px: Error (px) where the robust loss starts to flatten.
-        max_iterations: Most linearisations.
-        ftol: Stop when an accepted step lowers the cost by less than this fraction.
-
-    Returns:
-        `AdjustResult`. If every damped step gives non-finite values or puts a point behind a camera that
-        sees it, the status is "diverged" with the reason and the last good state.
-
-    Raises:
-        CalibrationError: Mismatched shapes, no observation, or an initial point behind a camera that sees it.
-    """
-    if loss not in _LOSSES:
-        raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
-    v = cameras.batch_shape[0]
-    pts = np.asarray(points_3d, np.float64)
-    uv = np.asarray(points_2d, np.float64)
-    cam, pt = np.asarray(camera_index, np.int64), np.asarray(point_index, np.int64)
-    m = len(uv)
-    w = np.ones(m) if weights is None else np.asarray(weights, np.float64)
-    if m == 0:
-        raise CalibrationError("bundle adjustment: no observation")
-    if uv.shape != (m, 2) or cam.shape != (m,) or pt.shape != (m,) or w.shape != (m,) or pts.ndim != 2:
-        raise CalibrationError(
-            f"observations of shapes {uv.shape}, {cam.shape}, {pt.shape}, {w.shape} and points {pts.shape} "
-            "do not match (expected (m, 2), (m,), (m,), (m,) and (n, 3))"
-        )
-    if cam.min() < 0 or cam.max() >= v or pt.min() < 0 or pt.max() >= len(pts):
-        raise CalibrationError(f"observation indices out of range ({v} cameras, {len(pts)} points)")
-    if len(np.unique(cam * len(pts) + pt)) != m:
-        raise CalibrationError("two observations of the same point by the same camera")
-    if np.bincount(pt, minlength=len(pts)).min() < 1:
-        raise CalibrationError("a point without observations: leave it out")
-    free = bundle.free_mask(v) if free is None else np.asarray(free, np.float64)
-    t0 = time.perf_counter()
-    prob = _Problem(cameras, uv, cam, pt, w, len(pts), loss, loss_scale_px)
-    state = prob.state(cameras, pts)
-    cost, err2, min_depth = prob.evaluate(state)
-    if not min_depth > 0:
-        raise CalibrationError("bundle adjustment: an initial point lies behind a camera that sees it")
-    initial = np.sqrt(err2)
-    lam, nu = 1e-3, 2.0
-    history = [{"iteration": 0, "cost": cost, "rms_px": float(np.sqrt(err2.mean())), "damping": lam}]
-    act = np.flatnonzero(free.any(0))
-    free_act = free[:, act]
-    status, reason, it = "max_iterations", f"stopped after {max_iterations} iterations", max_iterations
-    for it in range(1, max_iterations + 1):
-        blocks = prob.linearize(state, free_act, act)
-        if not all(np.isfinite(b).all() for b in blocks):
-            status, reason = "diverged", f"non-finite Jacobian at iteration {it}; kept iteration {it - 1}"
-            break
-        while True:
-            dc_act, dp, pred = prob.solve(blocks, free_act, lam)
-            dc = np.zeros((v, 15))
-            dc[:, act] = dc_act
-            new = prob.apply(state, dc, dp)
-            new_cost, new_err2, depth = prob.evaluate(new)
-            valid = bool(np.isfinite(new_cost)) and depth > 0
-            rho = (cost - new_cost) / pred if valid and pred > 0 else -1.0
-            if rho > 0:
-                break
-            lam *= nu
-            nu *= 2.0
-            if lam > 1e16:
-                break
-        if rho <= 0:
-            if not valid:
-                why = "a non-finite cost" if not np.isfinite(new_cost) else "points behind a camera"
-                status, reason = "diverged", f"every step gives {why} at iteration {it}; kept iteration {it - 1}"
-            else:
-                status, reason = "converged", "no step lowers the cost further"
-            break
-        decrease = cost - new_cost
-        state, cost, err2 = new, new_cost, new_err2
-        lam *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
-        nu = 2.0
-        history.append(
-            {
-                "iteration": it,
-                "cost": cost,
-                "rms_px": float(np.sqrt(err2.mean())),
-                "damping": lam,
-                "seconds": time.perf_counter() - t0,
-            }
-        )
-        if decrease <= ftol * cost:
-            status, reason = "converged", f"relative cost decrease below {ftol:g}"
-            break
-    back = np.empty(m, np.int64)
-    back[prob.order] = np.arange(m)
-    return AdjustResult(
-        cameras=prob.cameras(state, cameras),
-        points_3d=state["X"],
-        errors_px=np.sqrt(err2)[back],
-        initial_errors_px=initial[back],
-        iterations=it,
-        status=status,
-        reason=reason,
-        history=history,
-    )
 
 
 # ------------------------------------------------------------------------------------------- people
@@ -515,22 +131,9 @@ class RefineResult:
     seconds: float
 
 
-def _gauge_mask(cameras: Camera, reference: int, refine_intrinsics: str) -> np.ndarray:
-    """Free unknowns (v, 15): the reference camera's pose and one translation coordinate of the camera
-    farthest from it are held (6 + 1 gauge degrees of freedom)."""
-    v = cameras.batch_shape[0]
-    free = bundle.free_mask(v, fixed_cameras=(reference,), refine_intrinsics=refine_intrinsics)
-    C = _centres(cameras)
-    far = int(np.argmax(np.linalg.norm(C - C[reference], axis=-1)))
-    # scaling the world about the reference centre moves t_far along R_far (C_ref - C_far)
-    direction = np.asarray(cameras.R)[far] @ (C[reference] - C[far])
-    free[far, 3 + int(np.argmax(np.abs(direction)))] = 0.0
-    return free
-
-
 def _apply_gauge(cameras: Camera, initial: Camera, gauge: str, reference: int) -> tuple[Camera, tuple]:
     """Put adjusted cameras into the initial rig's world; returns them and the similarity (s, Q, d) used."""
-    C, C0 = _centres(cameras), _centres(initial)
+    C, C0 = camera_centres(cameras), camera_centres(initial)
     if gauge == "similarity" and len(C) >= 3:
         s, Q, d = similarity_transform(C, C0)
     else:  # the reference camera's initial pose, the initial mean distance from it to the others
@@ -550,7 +153,7 @@ def _rig_motion(a: Camera, b: Camera) -> tuple[float, float]:
     dR = np.asarray(a.R) @ np.swapaxes(np.asarray(b.R), -1, -2)
     return (
         float(np.rad2deg(Rotation.from_matrix(dR).magnitude()).max()),
-        float(np.linalg.norm(_centres(a) - _centres(b), axis=-1).max()),
+        float(np.linalg.norm(camera_centres(a) - camera_centres(b), axis=-1).max()),
     )
 
 
@@ -592,8 +195,6 @@ def _gather_people(points_2d, conf, chosen):
 
 def _reassign(cameras, points_2d, conf, chosen, gate_px):
     """One leave-one-view-out pass over the views (see `_associate`); returns the new `chosen` (t, P, v)."""
-    from lift3d.geometry.triangulate import reprojection_error, triangulate_dlt
-
     t, v, p, j = conf.shape
     P = chosen.shape[1]
     raw = np.moveaxis(points_2d, 2, 1)[:, None]  # (t, 1, p, v, j, 2): detection slot s of every view
@@ -602,9 +203,8 @@ def _reassign(cameras, points_2d, conf, chosen, gate_px):
     for u in range(v):
         uv, cf = _gather_people(points_2d, conf, chosen)
         cf[:, :, u] = 0.0
-        X, _ = triangulate_dlt(cameras, uv, cf)  # (t, P, j, 3) from the other views
-        X = np.asarray(X)
-        err = np.asarray(reprojection_error(cameras, X[:, :, None], raw))[:, :, :, u]  # (t, P, p, j)
+        X = lsq.triangulate_weighted(cameras, uv, cf)  # (t, P, j, 3) from the other views
+        err = lsq.reprojection_errors(cameras[u : u + 1], X[:, :, None], raw[:, :, :, u : u + 1])[:, :, :, 0]
         ok = raw_ok[:, :, :, u] & np.isfinite(err)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # detections without any usable joint
@@ -625,11 +225,8 @@ def _reassign(cameras, points_2d, conf, chosen, gate_px):
 
 
 def _dlt_reprojection(cameras: Camera, uv: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    """Errors (t, P, v, j), px, of a confidence-weighted DLT of people (t, P, v, j, 2) (one jitted shape)."""
-    from lift3d.geometry.triangulate import reprojection_error, triangulate_dlt
-
-    X, _ = triangulate_dlt(cameras, uv, conf)
-    return np.asarray(reprojection_error(cameras, X, uv), np.float64)
+    """Errors (t, P, v, j), px, of a confidence-weighted DLT of people (t, P, v, j, 2)."""
+    return lsq.reprojection_errors(cameras, lsq.triangulate_weighted(cameras, uv, conf), uv)
 
 
 def _dlt_errors(cameras: Camera, uv: np.ndarray, conf: np.ndarray) -> dict[str, Any]:
@@ -642,14 +239,26 @@ def _dlt_errors(cameras: Camera, uv: np.ndarray, conf: np.ndarray) -> dict[str, 
     return {"all": float(err[ok].mean()) if ok.any() else float("nan"), "cameras": per_cam}
 
 
-def _padded(uv: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(f, P, v, j, 2), (f, P, v, j) -> rows (n, v, j, 2), (n, v, j), n = f P rounded up to a power of two
-    (at least 64) with missing rows, so that the jitted triangulations compile for few shapes."""
-    f, P, v, j = conf.shape
-    n = max(64, 1 << (f * P - 1).bit_length())
-    out_uv, out_cf = np.full((n, v, j, 2), np.nan), np.zeros((n, v, j))
-    out_uv[: f * P], out_cf[: f * P] = uv.reshape(-1, v, j, 2), conf.reshape(-1, v, j)
-    return out_uv, out_cf
+def _inlier_triangulation(key, cameras: Camera, uv: np.ndarray, conf: np.ndarray, threshold_px: float):
+    """Robust triangulation of rows (n, v, j, 2), (n, v, j): points (n, j, 3) and inlier views (n, v, j).
+
+    Up to 8 views `lsq.triangulate_inliers` (all pairs, numpy: nothing to compile); with more,
+    `geometry.triangulate.triangulate_ransac` (pairs drawn with `key`), the rows padded to a power of two (at
+    least 64) so that it compiles for few shapes.
+    """
+    if cameras.batch_shape[0] <= 8:
+        return lsq.triangulate_inliers(cameras, uv, conf, threshold_px=threshold_px)
+    import jax
+
+    from lift3d.geometry.triangulate import triangulate_ransac
+
+    n, v, j = conf.shape
+    size = max(64, 1 << (n - 1).bit_length())
+    pad_uv, pad_cf = np.full((size, v, j, 2), np.nan), np.zeros((size, v, j))
+    pad_uv[:n], pad_cf[:n] = uv, conf
+    key = jax.random.key(0) if key is None else key
+    X, info = triangulate_ransac(key, cameras, pad_uv, pad_cf, threshold_px=threshold_px)
+    return np.asarray(X, np.float64)[:n], np.asarray(info.views_used)[:n]
 
 
 def refine_rig_from_keypoints(
@@ -721,10 +330,6 @@ def refine_rig_from_keypoints(
         CalibrationError: Shapes that do not match the rig, fewer than two cameras, no person seen by two
             cameras, or a camera without any usable observation.
     """
-    import jax
-
-    from lift3d.geometry.triangulate import triangulate_ransac
-
     t0 = time.perf_counter()
     if gauge not in ("similarity", "reference"):
         raise ValueError(f"gauge must be 'similarity' or 'reference', got {gauge!r}")
@@ -742,7 +347,6 @@ def refine_rig_from_keypoints(
         raise CalibrationError(f"confidence of shape {conf.shape} does not match keypoints {uv.shape}")
     conf = np.where(np.isfinite(uv).all(-1) & (conf >= min_confidence), conf, 0.0)
     initial = rig.to_units("m")
-    key = jax.random.key(0) if key is None else key
     cams = initial.cameras
     gate, thr = float(first_gate_px), float(first_gate_px)
     rounds: list[dict[str, Any]] = []
@@ -761,10 +365,10 @@ def refine_rig_from_keypoints(
         frames = spread_frames(present, max_frames)
         if len(frames) == 0:
             raise CalibrationError("no person is seen by two cameras in any frame: nothing to calibrate on")
-        fuv, fcf = _padded(puv[frames], pcf[frames])
+        fuv, fcf = puv[frames].reshape(-1, v, j, 2), pcf[frames].reshape(-1, v, j)  # rows (f P, ...)
         # 3. robust triangulation: inlier observations
-        X, info = triangulate_ransac(key, cams, fuv, fcf, threshold_px=thr)
-        X, used = np.asarray(X, np.float64), np.asarray(info.views_used) & (fcf > 0)
+        X, used = _inlier_triangulation(key, cams, fuv, fcf, thr)
+        used &= fcf > 0
         used &= (used.sum(1, keepdims=True) >= 2) & np.isfinite(X).all(-1)[:, None, :]
         missing = [rig.names[c] for c in range(v) if not used[:, c].any()]
         if missing:
@@ -779,8 +383,8 @@ def refine_rig_from_keypoints(
         n_idx, c_idx, j_idx = np.nonzero(used)
         weights = fcf[n_idx, c_idx, j_idx] if weight_by_confidence else None
         # 4. bundle adjustment
-        free = _gauge_mask(cams, reference, refine_intrinsics)
-        res = adjust_cameras_and_points(
+        free = pb.gauge_free_mask(cams, reference, refine_intrinsics)
+        res = pb.adjust_cameras_and_points(
             cams,
             X[pts_mask],
             fuv[n_idx, c_idx, j_idx],
@@ -827,18 +431,15 @@ def refine_rig_from_keypoints(
             break
     # the last round's observations and points in the final world; their errors under the initial rig
     s_, Q, d = sim
-    rows = len(frames) * P
+    shape = (len(frames), P)
     X_out = np.full(used.shape[:1] + (j, 3), np.nan)
     X_out[pts_mask] = s_ * res.points_3d @ Q.T + d
     err_used = np.full(used.shape, np.nan)
     err_used[n_idx, c_idx, j_idx] = res.errors_px
-    used_f = used[:rows].reshape(len(frames), P, v, j)
+    used_f = used.reshape(*shape, v, j)
     conf_used = np.zeros_like(pcf)
     conf_used[frames] = np.where(used_f, pcf[frames], 0.0)
-    err_init = np.full(used.shape, np.nan)
-    err_init[:rows] = np.where(used_f, _dlt_reprojection(initial.cameras, puv, conf_used)[frames], np.nan).reshape(
-        rows, v, j
-    )
+    err_init = np.where(used_f, _dlt_reprojection(initial.cameras, puv[frames], conf_used[frames]), np.nan)
     moved = _rig_motion(cams, assoc_key[0])  # the refined rig's own association, for its DLT error
     if assoc_key[1] != max_error_px or moved[0] > 0.1 or moved[1] > 0.005:
         puv, pcf = _associate(cams, uv, conf, people, max_error_px, min_confidence, 0.5)
@@ -851,17 +452,16 @@ def refine_rig_from_keypoints(
     def per_cam(e):
         return np.array([np.nanmean(e[:, c]) if np.isfinite(e[:, c]).any() else np.nan for c in range(v)])
 
-    shape = (len(frames), P)
     return RefineResult(
         rig=refined.to_units(rig.units),
         initial_rig=rig,
         frames=frames,
-        points_2d=fuv[:rows].reshape(*shape, v, j, 2),
-        points_3d=X_out[:rows].reshape(*shape, j, 3) * scale,
-        used=used[:rows].reshape(*shape, v, j),
-        errors_px=err_used[:rows].reshape(*shape, v, j),
-        initial_errors_px=err_init[:rows].reshape(*shape, v, j),
-        camera_error_px={"initial": per_cam(err_init), "refined": per_cam(err_used)},
+        points_2d=fuv.reshape(*shape, v, j, 2),
+        points_3d=X_out.reshape(*shape, j, 3) * scale,
+        used=used_f,
+        errors_px=err_used.reshape(*shape, v, j),
+        initial_errors_px=err_init,
+        camera_error_px={"initial": per_cam(err_init.reshape(-1, v, j)), "refined": per_cam(err_used)},
         dlt_error_px={"initial": dlt_initial, "refined": dlt_refined},
         rounds=rounds,
         status=status,
@@ -885,7 +485,7 @@ def refine_report(result: RefineResult) -> dict[str, Any]:
     moved_deg = np.rad2deg(
         Rotation.from_matrix(np.asarray(ref.R) @ np.swapaxes(np.asarray(init.R), -1, -2)).magnitude()
     )
-    moved = np.linalg.norm(_centres(ref) - _centres(init), axis=-1)
+    moved = np.linalg.norm(camera_centres(ref) - camera_centres(init), axis=-1)
     fx0, fx1 = np.asarray(init.K)[:, 0, 0], np.asarray(ref.K)[:, 0, 0]
     cams = {
         name: {
@@ -987,29 +587,3 @@ def run_refine(
     data |= {"status": "ok", "output": str(out)}
     write_json(report_path, finite_or_none(data))
     return result.rig, data
-
-
-def perturb_cameras(key, cameras: Camera, rotation_deg: float, translation: float) -> Camera:
-    """Turn every camera by `rotation_deg` about a random axis (through its centre) and move its centre by
-    `translation` in a random direction (the perturbation of the refinement benchmarks).
-
-    Args:
-        key: `jax.random` key.
-        cameras: Cameras, batch shape (v,).
-        rotation_deg: Rotation angle of each camera, degrees.
-        translation: Centre displacement of each camera, world units.
-
-    Returns:
-        The perturbed cameras.
-    """
-    import jax
-
-    v = cameras.batch_shape[0]
-    k1, k2 = jax.random.split(key)
-    axes = np.asarray(jax.random.normal(k1, (v, 3)), np.float64)
-    shifts = np.asarray(jax.random.normal(k2, (v, 3)), np.float64)
-    axes /= np.linalg.norm(axes, axis=-1, keepdims=True)
-    shifts *= translation / np.linalg.norm(shifts, axis=-1, keepdims=True)
-    R = Rotation.from_rotvec(axes * np.deg2rad(rotation_deg)).as_matrix() @ np.asarray(cameras.R, np.float64)
-    C = _centres(cameras) + shifts
-    return cameras.replace(R=R, t=-np.einsum("vij,vj->vi", R, C))

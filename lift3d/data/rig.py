@@ -25,7 +25,15 @@ class RigFileError(ValueError):
 
 
 class UnknownCameraError(RigFileError, KeyError):
-    """A camera name the rig does not have (also a `KeyError`, as for any failed lookup by name)."""
+    """A camera name the rig does not have (also a `KeyError`, as for any failed lookup by name).
+
+    Attributes:
+        name: The name that was looked up (None when not recorded).
+    """
+
+    def __init__(self, message: str, name: str | None = None):
+        super().__init__(message)
+        self.name = name
 
     def __str__(self) -> str:  # KeyError would print the repr of the message
         return str(self.args[0]) if self.args else ""
@@ -81,7 +89,7 @@ class Rig:
             source = self.metadata.get(SOURCE_KEY)
             where = f"{source}: " if source else "this rig: "
             raise UnknownCameraError(
-                f"{where}no camera named {name!r} (field 'name'); cameras are {list(self.names)}"
+                f"{where}no camera named {name!r} (field 'name'); cameras are {list(self.names)}", name
             ) from None
 
     def __getitem__(self, name_or_index: str | int) -> Camera:
@@ -111,7 +119,8 @@ class Rig:
             if name is None:
                 source = self.metadata.get(SOURCE_KEY)
                 where = f"{source}: " if source else "this rig: "
-                raise UnknownCameraError(f"{where}no camera matches view {view!r}; cameras are {list(self.names)}")
+                message = f"{where}no camera matches view {view!r}; cameras are {list(self.names)}"
+                raise UnknownCameraError(message, view)
             names.append(name)
         return self.subset(names)
 

@@ -28,6 +28,7 @@ __all__ = [
     "camera_to_world",
     "camera_center",
     "projection_matrix",
+    "camera_from_projection",
     "project_points",
     "undistort_points",
     "pixel_to_normalized",
@@ -199,6 +200,32 @@ def projection_matrix(camera: Camera) -> Array:
     """
     K, R, t = jnp.asarray(camera.K), jnp.asarray(camera.R), jnp.asarray(camera.t)
     return K @ jnp.concatenate([R, t[..., None]], -1)
+
+
+def camera_from_projection(P: ArrayLike, image_size: ArrayLike | None = None) -> Camera:
+    """Pinhole cameras (no distortion) whose `projection_matrix` is `P` up to scale (the inverse of it).
+
+    Splits `P[:, :3] = K R` by a batched RQ decomposition: `K K^T = M M^T`, so `K` is the flipped Cholesky
+    factor of the flipped `M M^T`; then `R = K^-1 M`, `t = K^-1 P[:, 3]`. The sign of `P` is chosen so that
+    `det(R) = +1`.
+
+    Args:
+        P: Projection matrices, shape (*b, 3, 4), with a full-rank left 3 x 3 block.
+        image_size: (width, height), shape (*b, 2), px; None: twice the principal point.
+
+    Returns:
+        `Camera` (float64 numpy) with batch shape (*b), `K[..., 2, 2] = 1`, zero distortion.
+    """
+    P = np.asarray(P, np.float64)
+    P = P * np.sign(np.linalg.det(P[..., :3]))[..., None, None]
+    M, flip = P[..., :3], np.eye(3)[::-1]
+    L = np.linalg.cholesky(flip @ M @ np.swapaxes(M, -1, -2) @ flip)
+    K = flip @ L @ flip
+    K = K / K[..., 2:3, 2:3]
+    Rt = np.linalg.solve(K, P)
+    scale = np.cbrt(np.linalg.det(Rt[..., :3]))[..., None, None]  # 1 up to rounding; P was known up to scale
+    Rt = Rt / scale
+    return Camera.create(K=K, R=Rt[..., :3], t=Rt[..., 3], image_size=image_size)
 
 
 def normalized_to_pixel(camera: Camera, xy: ArrayLike) -> Array:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from tqdm.auto import tqdm
 
 from lift3d.data.keypoints import Keypoints2D, read_keypoints
 from lift3d.data.motion import write_motion
-from lift3d.data.rig import Rig
+from lift3d.data.rig import Rig, UnknownCameraError
 from lift3d.data.rig_io import load_rig
 from lift3d.geometry.association import Association, associate, select_tracks, track
 from lift3d.geometry.triangulate import triangulate_sequence
@@ -72,10 +71,6 @@ class TriangulationResult:
     notes: tuple[str, ...] = ()
 
 
-def _normalise(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
 def match_views(keypoints: Keypoints2D, rig: Rig) -> tuple[Keypoints2D, Rig]:
     """Pair keypoint views with rig cameras by name ("cam01" matches "cam_01", "Cam-01").
 
@@ -89,15 +84,14 @@ def match_views(keypoints: Keypoints2D, rig: Rig) -> tuple[Keypoints2D, Rig]:
     Raises:
         ValueError: A keypoint camera that is not in the rig (naming both lists), or fewer than two cameras.
     """
-    by_key = {_normalise(n): n for n in rig.names}
-    unknown = [v for v in keypoints.views if _normalise(v) not in by_key]
-    if unknown:
-        where = keypoints.source[keypoints.views.index(unknown[0])] if keypoints.source else "keypoints"
-        raise CaptureInputError(
-            f"keypoint camera {unknown[0]!r} ({where}) is not in the rig (rig cameras: {list(rig.names)})"
-        )
-    pairs = [(by_key[_normalise(v)], v) for v in keypoints.views]
-    pairs.sort(key=lambda p: rig.names.index(p[0]))
+    try:
+        matched = rig.match(keypoints.views)
+    except UnknownCameraError as err:
+        view = err.name
+        where = keypoints.source[keypoints.views.index(view)] if keypoints.source else "keypoints"
+        raise CaptureInputError(f"keypoint camera {view!r} ({where}) is not in the rig (rig cameras: "
+                                f"{list(rig.names)})") from err  # fmt: skip
+    pairs = sorted(zip(matched.names, keypoints.views, strict=True), key=lambda p: rig.names.index(p[0]))
     if len(pairs) < 2:
         raise CaptureInputError(f"triangulation needs at least two cameras, got {[v for _, v in pairs]}")
     return keypoints.select_views([v for _, v in pairs]), rig.subset([r for r, _ in pairs])

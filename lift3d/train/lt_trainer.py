@@ -425,20 +425,37 @@ def evaluate(graphdef, params, batch_stats, dataset, config: LTConfig, *, mesh=N
     res.update(subject=np.asarray(out["subject"]).astype(str), action=np.asarray(out["action"]).astype(str),
                frame=np.asarray(out["frame"]).astype(np.int64))  # fmt: skip
     res["occluded"] = np.concatenate(out["occluded"]) if len(out["occluded"]) == len(out["pred"]) else None
-    pred, gt, valid = res["pred"], res["gt"], res["valid"]
+    res["scalars"] = score_predictions(res["pred"], res["gt"], res["valid"], res["occluded"], root=root)
+    return res
+
+
+def score_predictions(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, occluded: np.ndarray | None = None, *,
+                      root: int = 0) -> dict:  # fmt: skip
+    """The test scalars of `evaluate` from predicted and true joints.
+
+    Args:
+        pred: Predicted joints, shape (n, j, 3), mm.
+        gt: True joints, shape (n, j, 3), mm.
+        valid: Joints with ground truth, shape (n, j) bool.
+        occluded: Joints occluded in at least one view, shape (n, j) bool, or None.
+        root: Root joint for the root-aligned metrics.
+
+    Returns:
+        ``mpjpe_abs_mm``, ``mpjpe_rel_mm``, ``pck3d``, ``num_samples`` and, with `occluded`,
+        ``mpjpe_rel_{occluded,visible}_mm`` and ``num_{occluded,visible}_joints``. A joint without a prediction
+        (NaN) is left out of the means.
+    """
     rel = np.asarray(metrics.joint_errors(pred, gt, align="root", root=root, mask=valid))
     absolute = np.asarray(metrics.joint_errors(pred, gt, align="none", root=root, mask=valid))
     scalars = {"mpjpe_abs_mm": float(np.nanmean(absolute)), "mpjpe_rel_mm": float(np.nanmean(rel)),
                "pck3d": float(np.nanmean(np.where(np.isnan(rel), np.nan, rel < metrics.PCK_THRESHOLD_MM))),
                "num_samples": len(pred)}  # fmt: skip
-    if res["occluded"] is not None:
-        occ = res["occluded"]
-        for name, sel in (("occluded", occ), ("visible", ~occ)):
+    if occluded is not None:
+        for name, sel in (("occluded", occluded), ("visible", ~occluded)):
             vals = rel[sel & np.isfinite(rel)]
             scalars[f"mpjpe_rel_{name}_mm"] = float(vals.mean()) if vals.size else float("nan")
             scalars[f"num_{name}_joints"] = int(vals.size)
-    res["scalars"] = scalars
-    return res
+    return scalars
 
 
 def save_model(path: str | os.PathLike, *, model: str, kwargs: dict, params: Any, batch_stats: Any,
