@@ -103,7 +103,15 @@ def test_committed_rig_files_are_the_published_cameras(subject):
 def test_write_h36m_rigs(tmp_path):
     paths = h36m.write_h36m_rigs(tmp_path)
     assert [p.name for p in paths] == [f"{s}.toml" for s in h36m.SUBJECTS]
-    assert (tmp_path / "S11.toml").read_text() == (RIGS / "S11.toml").read_text()
+    # the shipped files are these; compared as numbers (the last printed digit may differ between CPUs / BLAS)
+    from lift3d.data.rig_io import load_rig
+
+    for subject in h36m.SUBJECTS:
+        got, shipped = load_rig(tmp_path / f"{subject}.toml"), load_rig(RIGS / f"{subject}.toml")
+        assert got.names == shipped.names and got.units == shipped.units
+        for field in ("K", "dist", "R", "t", "image_size"):
+            np.testing.assert_allclose(getattr(got.cameras, field), getattr(shipped.cameras, field), rtol=1e-12,
+                                       atol=1e-12)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ names

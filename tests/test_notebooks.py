@@ -8,13 +8,15 @@ directory and ``LIFT3D_NOTEBOOK_SMALL=1``. A notebook that needs the Pose2Sim sa
 pytest's cache folder (``.pytest_cache/d/lift3d_jax_cache``), so that a second run skips most compile time.
 
 The committed notebooks carry their outputs (full mode); regenerate them with
-``.venv/bin/python tests/test_notebooks.py [NAME ...]`` (run from anywhere; each takes a minute or two).
+``.venv/bin/python tests/test_notebooks.py [NAME ...]`` (run from anywhere; a minute or two each,
+04 up to 9 minutes).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import sys
@@ -62,6 +64,20 @@ PROBES = {
         "resumed": resumed["p1_mm"], "straight": straight["p1_mm"],
         "shipped_p1": scores["shipped"]["p1_mm"], "tiny_p1": scores["tiny"]["p1_mm"],
     }""",
+    "04_learnable_triangulation": """{
+        "losses": [e["loss"] for e in train_lines], "steps": [e["step"] for e in train_lines],
+        "max_steps": config.max_steps, "num_test": dataset.num_test,
+        "pred_shape": list(algebraic["pred"].shape), "pred_finite": bool(np.isfinite(algebraic["pred"]).all()),
+        "sample_shape": list(joints.shape), "sample_finite": bool(np.isfinite(joints).all()),
+        "evaluated_abs": algebraic["scalars"]["mpjpe_abs_mm"], "logged_abs": test_lines[-1]["mpjpe_abs_mm"],
+        "weight_sums": [float(x) for x in (lambda s: (s.min(), s.max()))(kept["weights"].sum(1))],
+        "dlt_gt_mm": dlt_gt_mm,
+        "rows": {k: [r["mpjpe_rel_mm"], r["mpjpe_abs_mm"], r["pck3d"]] for k, r in rows.items()},
+        "vol_shape": list(vjoints.shape), "vol_side": vconfig.cuboid_side_mm,
+        "vol_offset": float(np.max(np.abs(vjoints[0] - sample["pelvis"][0]))),
+        "vol_grid": list(vaux["grid"].shape), "vol_prob_sum": float(vaux["probabilities"][0].sum((0, 1, 2)).mean()),
+        "bytes": Path("04_learnable_triangulation.ipynb").stat().st_size,
+    }""",
 }
 
 
@@ -92,10 +108,30 @@ def _check_03(values: dict, text: str) -> None:
     assert values["shipped_p1"] < 80.0 and values["shipped_p1"] < values["tiny_p1"]
 
 
+def _check_04(values: dict, text: str) -> None:
+    losses, steps = values["losses"], values["steps"]
+    assert steps and steps[-1] == values["max_steps"], (steps, values["max_steps"])
+    assert losses[-1] < 0.8 * losses[0], f"the training loss did not fall: {losses}"
+    assert values["pred_shape"] == [values["num_test"], 17, 3] and values["pred_finite"], values["pred_shape"]
+    assert values["sample_shape"] == [1, 17, 3] and values["sample_finite"]
+    # the reloaded model/ scores the test split as the run's own final evaluation did
+    assert values["evaluated_abs"] == pytest.approx(values["logged_abs"], rel=1e-4)
+    assert values["weight_sums"][0] > 0.999 and values["weight_sums"][1] < 1.001, values["weight_sums"]
+    assert values["dlt_gt_mm"] < 0.5, f"camera_from_projection + DLT misses the true joints by {values['dlt_gt_mm']} mm"
+    rows = values["rows"]
+    assert len(rows) == 6 and all(all(map(math.isfinite, r)) and 0.0 <= r[2] <= 1.0 for r in rows.values()), rows
+    assert re.search(r"^algebraic \(learned weights\)\s+[\d.]+\s+[\d.]+", text, re.M), "no results table printed"
+    assert values["vol_shape"] == [1, 17, 3] and values["vol_grid"][1:] == [8, 8, 8, 3]
+    assert values["vol_offset"] <= values["vol_side"] / 2 + 1.0, "a volumetric joint lies outside its cube"
+    assert values["vol_prob_sum"] == pytest.approx(1.0, abs=1e-3)
+    assert values["bytes"] < MAX_BYTES
+
+
 CHECKS = {
     "01_triangulate_real_capture": _check_01,
     "02_calibrate_a_rig": _check_02,
     "03_lifter_train_and_use": _check_03,
+    "04_learnable_triangulation": _check_04,
 }
 
 
