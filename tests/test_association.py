@@ -120,11 +120,12 @@ def truth(ids: np.ndarray) -> list[set]:
 # ------------------------------------------------------------------------------------------ synthetic
 
 
+@pytest.mark.parametrize("backend", ["jax", "numpy"])
 @pytest.mark.parametrize("method", ["exhaustive", "pairs"])
 @pytest.mark.parametrize("noise_px", [0.0, 2.0])
-def test_associate_recovers_groups_of_shuffled_detections(method, noise_px):
+def test_associate_recovers_groups_of_shuffled_detections(method, noise_px, backend):
     cams, points, conf, ids, X = make_scene(noise_px=noise_px)
-    a = associate(cams, points, conf, method=method)
+    a = associate(cams, points, conf, method=method, backend=backend)
     assert a.assignment.shape == (T, 8, 4) and a.points_2d.shape == (T, 8, 4, J, 2)
     assert groups(a, ids) == truth(ids)  # every person whole and pure, the bystander a 2-view person
     # gathered detections are the assigned ones; the 3D is the DLT of them, close to the truth
@@ -230,6 +231,8 @@ def test_associate_rejects_malformed_input():
         associate(cams, points, conf, max_people=0)
     with pytest.raises(ValueError, match="method"):
         associate(cams, points, conf, method="magic")
+    with pytest.raises(ValueError, match="backend"):
+        associate(cams, points, conf, backend="cupy")
     with pytest.raises(ValueError, match="points_3d"):
         track(np.zeros((3, 2, 5)))
 
@@ -300,6 +303,21 @@ def test_real_balancing_trial_single_person_ignores_the_bystander():
     assert (chosen < 60).all()  # consistent on every frame; the bystander is hundreds of px away
     assert ((dist < 60).sum(-1) <= 2).all()  # (cam01 splits the subject in two detections on one frame)
     assert np.mean(s.assignment[:, 0, :2] == dist.argmin(-1)) > 0.99
+
+
+@needs_data
+@pytest.mark.parametrize("method", ["exhaustive", "pairs"])
+def test_numpy_and_jax_backends_agree_on_real_detections(method):
+    """The two backends run the same code on different array modules: same groups, same 3D to float32."""
+    rig, kp = load_trial("multi_Participants1-2")
+    frames = slice(0, 24)
+    a = [associate(rig.cameras, kp.points[frames], kp.confidence[frames], method=method, backend=backend)
+         for backend in ("numpy", "jax")]
+    assert a[0].num_people >= 4 and (a[0].num_views[:, :2] >= 3).all()
+    np.testing.assert_array_equal(a[0].assignment, a[1].assignment)
+    np.testing.assert_array_equal(a[0].num_views, a[1].num_views)
+    np.testing.assert_allclose(a[0].points_3d, a[1].points_3d, atol=1e-4)  # metres
+    np.testing.assert_allclose(a[0].error_px, a[1].error_px, atol=1e-3)
 
 
 @needs_data

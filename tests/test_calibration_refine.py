@@ -27,8 +27,9 @@ RIG = SHARED / "Calib.qca.txt"
 needs_data = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")
 
 
-def ring(v=4, radius=4.0):
-    """Cameras on a ring looking at (0, 0, 1), portrait 1088 x 1920 px, mild distortion."""
+def ring(v=4, radius=4.0, model="pinhole"):
+    """Cameras on a ring looking at (0, 0, 1), portrait 1088 x 1920 px, mild distortion of the lens `model`
+    ("pinhole" or "fisheye")."""
     ang = np.linspace(0, 2 * np.pi, v, endpoint=False) + 0.3
     C = np.stack([radius * np.cos(ang), radius * np.sin(ang), 1.5 + 0.3 * np.sin(3 * ang)], -1)
     Rs = []
@@ -39,9 +40,10 @@ def ring(v=4, radius=4.0):
         Rs.append(np.stack([x, np.cross(z, x), z]))
     R = np.array(Rs)
     K = np.tile(np.array([[1650.0, 0, 540], [0, 1650, 960], [0, 0, 1]]), (v, 1, 1))
+    dist = [0.05, -0.02, 0.01, 0.0, 0.0] if model == "fisheye" else [-0.05, 0.14, 0, 0, 0]
     return Camera.create(
-        K, R=R, t=-np.einsum("vij,vj->vi", R, C), dist=np.tile([-0.05, 0.14, 0, 0, 0], (v, 1)),
-        image_size=np.tile([1088.0, 1920.0], (v, 1)),
+        K, R=R, t=-np.einsum("vij,vj->vi", R, C), dist=np.tile(dist, (v, 1)),
+        image_size=np.tile([1088.0, 1920.0], (v, 1)), model=model,
     )  # fmt: skip
 
 
@@ -59,9 +61,7 @@ def observe(cams, X, rng, noise_px=0.0, keep=0.9):
 @pytest.mark.parametrize("model", ["pinhole", "fisheye"])
 def test_jacobians_match_finite_differences(model):
     rng = np.random.default_rng(5)
-    cams = ring(3)
-    if model == "fisheye":
-        cams = cams.replace(dist=np.tile([0.05, -0.02, 0.01, 0.0, 0.0], (3, 1)), model="fisheye")
+    cams = ring(3, model=model)
     X = rng.normal(size=(10, 3)) * 0.5 + [0, 0, 1]
     uv, c, p = observe(cams, X, rng, keep=1.0)
     prob = pb._Problem(cams, uv, c, p, np.ones(len(uv)), len(X), "linear", 1.0)
@@ -116,15 +116,59 @@ def test_schur_step_equals_the_dense_damped_solve():
     np.testing.assert_allclose(pred, step @ (D * step - g), rtol=1e-8)
 
 
+def test_levenberg_marquardt_loop_fits_and_says_why_it_stops():
+    """The loop both solvers share, on a curve fit `y = a exp(b x)`: the minimum, the history, each stop."""
+    x = np.linspace(0.0, 1.0, 20)
+    y = 2.0 * np.exp(-1.5 * x) + 0.01 * np.sin(7.0 * x)  # no exact fit: the minimum cost is > 0
+
+    def evaluate(s):
+        err2 = (s[0] * np.exp(s[1] * x) - y) ** 2
+        return float(err2.sum()), err2, 1.0
+
+    def linearize(s):
+        e = np.exp(s[1] * x)
+        J = np.stack([e, s[0] * x * e], -1)
+        return J.T @ J, J.T @ (s[0] * e - y)
+
+    def solve(blocks, lam):
+        H, g = blocks
+        D = lsq.marquardt_damping(H, lam)
+        d = -np.linalg.solve(H + np.diag(D), g)
+        return d, float(d @ (D * d - g))
+
+    s0 = np.array([1.0, 0.0])
+    cost, err2, _ = evaluate(s0)
+    kw = dict(linearize=linearize, solve=solve, apply=lambda s, d: s + d, evaluate=evaluate, max_iterations=100)
+    fit = lsq.levenberg_marquardt(s0, cost, err2, **kw, ftol=1e-6, clock_start=0.0)
+    assert fit.status == "converged" and fit.reason == "relative cost decrease below 1e-06"
+    np.testing.assert_allclose(fit.state, [2.0, -1.5], atol=0.02)
+    assert np.abs(linearize(fit.state)[1]).max() < 1e-6 * np.abs(linearize(s0)[1]).max()  # gradient ~ 0
+    costs = [h["cost"] for h in fit.history]
+    assert costs[0] == cost and costs[-1] == fit.cost and np.all(np.diff(costs) < 0)
+    assert [h["iteration"] for h in fit.history] == list(range(fit.iterations + 1))
+    assert fit.history[-1]["rms_px"] == pytest.approx(np.sqrt(fit.err2.mean()))
+    assert "seconds" not in fit.history[0] and all(h["seconds"] > 0 for h in fit.history[1:])
+    exact = lsq.levenberg_marquardt(s0, cost, err2, **kw, ftol=0.0)  # runs until no step helps
+    assert exact.status == "converged" and exact.reason == "no step lowers the cost further"
+    assert exact.cost <= fit.cost and exact.iterations > fit.iterations and "seconds" not in exact.history[-1]
+    short = lsq.levenberg_marquardt(s0, cost, err2, **{**kw, "max_iterations": 2}, ftol=0.0)
+    assert short.status == "max_iterations" and short.iterations == 2 and len(short.history) == 3
+    behind = lsq.levenberg_marquardt(s0, cost, err2, **{**kw, "evaluate": lambda s: (*evaluate(s)[:2], -1.0)},
+                                     ftol=0.0, what_behind="board corners")  # fmt: skip
+    assert behind.status == "diverged" and behind.state is s0 and len(behind.history) == 1
+    assert behind.reason == "every step gives board corners behind a camera at iteration 1; kept iteration 0"
+    nan = lsq.levenberg_marquardt(s0, cost, err2, **{**kw, "linearize": lambda s: linearize(s)[0] * np.nan},
+                                  ftol=0.0)  # fmt: skip
+    assert nan.status == "diverged" and nan.reason == "non-finite Jacobian at iteration 1; kept iteration 0"
+
+
 @pytest.mark.parametrize("model", ["pinhole", "fisheye"])
 def test_numpy_triangulation_matches_the_jax_functions(model):
     """`lsq`'s float64 twins of `geometry.triangulate` (the refinement compiles nothing) agree with them."""
     from lift3d.geometry.triangulate import reprojection_error, triangulate_dlt, triangulate_ransac
 
     rng = np.random.default_rng(6)
-    cams = ring(4)
-    if model == "fisheye":
-        cams = cams.replace(dist=np.tile([0.05, -0.02, 0.01, 0.0, 0.0], (4, 1)), model="fisheye")
+    cams = ring(4, model=model)
     X = rng.normal(size=(30, 5, 3)) * 0.5 + [0, 0, 1]
     with jax.enable_x64(True):
         uv = np.asarray(project_points(cams, X[:, None]), np.float64)  # (30, 4, 5, 2)

@@ -354,9 +354,10 @@ def adjust_cameras_and_points(
 ) -> AdjustResult:
     """Bundle adjustment of camera poses (optionally intrinsics) and free 3D points (float64, numpy).
 
-    Minimises `sum_i w_i rho(|project(camera_i, X_point_i) - x_i|^2)` by Levenberg-Marquardt: analytic
-    Jacobians, the 3D points eliminated by the Schur complement (a dense system in the free camera unknowns),
-    rotations updated on the manifold, robust loss by iterative re-weighting.
+    Minimises `sum_i w_i rho(|project(camera_i, X_point_i) - x_i|^2)` by Levenberg-Marquardt
+    (`lsq.levenberg_marquardt`): analytic Jacobians, the 3D points eliminated by the Schur complement (a
+    dense system in the free camera unknowns), rotations updated on the manifold, robust loss by iterative
+    re-weighting.
 
     Args:
         cameras: Initial cameras, batch shape (v,).
@@ -408,63 +409,37 @@ def adjust_cameras_and_points(
     cost, err2, min_depth = prob.evaluate(state)
     if not min_depth > 0:
         raise CalibrationError("bundle adjustment: an initial point lies behind a camera that sees it")
-    initial = np.sqrt(err2)
-    lam, nu = 1e-3, 2.0
-    history = [{"iteration": 0, "cost": cost, "rms_px": float(np.sqrt(err2.mean())), "damping": lam}]
     act = np.flatnonzero(free.any(0))
     free_act = free[:, act]
-    status, reason, it = "max_iterations", f"stopped after {max_iterations} iterations", max_iterations
-    for it in range(1, max_iterations + 1):
-        blocks = prob.linearize(state, free_act, act)
-        if not all(np.isfinite(b).all() for b in blocks):
-            status, reason = "diverged", f"non-finite Jacobian at iteration {it}; kept iteration {it - 1}"
-            break
-        while True:
-            dc_act, dp, pred = prob.solve(blocks, free_act, lam)
-            dc = np.zeros((v, lsq.NUM_CAMERA_UNKNOWNS))
-            dc[:, act] = dc_act
-            new = prob.apply(state, dc, dp)
-            new_cost, new_err2, depth = prob.evaluate(new)
-            valid = bool(np.isfinite(new_cost)) and depth > 0
-            rho = (cost - new_cost) / pred if valid and pred > 0 else -1.0
-            if rho > 0:
-                break
-            lam *= nu
-            nu *= 2.0
-            if lam > 1e16:
-                break
-        if rho <= 0:
-            if not valid:
-                why = "a non-finite cost" if not np.isfinite(new_cost) else "points behind a camera"
-                status, reason = "diverged", f"every step gives {why} at iteration {it}; kept iteration {it - 1}"
-            else:
-                status, reason = "converged", "no step lowers the cost further"
-            break
-        decrease = cost - new_cost
-        state, cost, err2 = new, new_cost, new_err2
-        lam *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
-        nu = 2.0
-        history.append(
-            {
-                "iteration": it,
-                "cost": cost,
-                "rms_px": float(np.sqrt(err2.mean())),
-                "damping": lam,
-                "seconds": time.perf_counter() - t0,
-            }
-        )
-        if decrease <= ftol * cost:
-            status, reason = "converged", f"relative cost decrease below {ftol:g}"
-            break
+
+    def solve(blocks, lam: float):
+        dc_act, dp, pred = prob.solve(blocks, free_act, lam)
+        dc = np.zeros((v, lsq.NUM_CAMERA_UNKNOWNS))
+        dc[:, act] = dc_act
+        return (dc, dp), pred
+
+    fit = lsq.levenberg_marquardt(
+        state,
+        cost,
+        err2,
+        linearize=lambda s: prob.linearize(s, free_act, act),
+        solve=solve,
+        apply=lambda s, step: prob.apply(s, *step),
+        evaluate=prob.evaluate,
+        max_iterations=max_iterations,
+        ftol=ftol,
+        what_behind="points",
+        clock_start=t0,
+    )
     back = np.empty(m, np.int64)
     back[prob.order] = np.arange(m)
     return AdjustResult(
-        cameras=prob.cameras(state, cameras),
-        points_3d=state["X"],
-        errors_px=np.sqrt(err2)[back],
-        initial_errors_px=initial[back],
-        iterations=it,
-        status=status,
-        reason=reason,
-        history=history,
+        cameras=prob.cameras(fit.state, cameras),
+        points_3d=fit.state["X"],
+        errors_px=np.sqrt(fit.err2)[back],
+        initial_errors_px=np.sqrt(err2)[back],
+        iterations=fit.iterations,
+        status=fit.status,
+        reason=fit.reason,
+        history=fit.history,
     )

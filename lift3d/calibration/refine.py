@@ -31,8 +31,10 @@ distance from it to the other cameras (`gauge="reference"`). Either way the worl
 from the initial rig, so two refinements from differently perturbed rigs agree in shape, and in the world
 frame only as well as their initial rigs do.
 
-Cost: only the association (`associate_sequence`) is jitted JAX; the triangulations and the adjustment are
-float64 numpy (`lift3d.calibration.lsq`, `points_bundle`), so a first call compiles one function, not five.
+Cost: nothing is compiled for captures of up to about 600 frames: the association runs on numpy there
+(`associate(backend="auto")`; jitted JAX beyond, where its compile time is small against the work), the
+triangulations and the adjustment are float64 numpy (`lift3d.calibration.lsq`, `points_bundle`), so the first
+call in a process costs what a repeat costs.
 """
 
 from __future__ import annotations
