@@ -1,5 +1,5 @@
-"""Rig refinement from people's keypoints (`refine`, `points_bundle`, `lsq`): the solver, the gauge, the numpy
-triangulations, synthetic recovery and the real balancing trial."""
+"""Rig refinement from people's keypoints (`refine`, `points_bundle`, `lsq`): the solver, the gauge, synthetic
+recovery and the real balancing trial."""
 
 import dataclasses
 import json
@@ -8,6 +8,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from rigs import ring
 from scipy.spatial.transform import Rotation
 
 from lift3d.calibration import lsq
@@ -17,7 +18,8 @@ from lift3d.calibration.bundle import free_mask
 from lift3d.calibration.errors import CalibrationError
 from lift3d.data.keypoints import read_keypoints
 from lift3d.data.rig_io import load_rig
-from lift3d.geometry.camera import Camera, project_points
+from lift3d.geometry import numpy_camera
+from lift3d.geometry.camera import project_points
 from lift3d.pipelines.triangulate import match_views
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pose2sim_trials"
@@ -25,26 +27,6 @@ TRIAL = SHARED / "single_BalancingTrial" / "pose"
 CAMS = [TRIAL / f"cam0{i}_json" for i in range(1, 5)]
 RIG = SHARED / "Calib.qca.txt"
 needs_data = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")
-
-
-def ring(v=4, radius=4.0, model="pinhole"):
-    """Cameras on a ring looking at (0, 0, 1), portrait 1088 x 1920 px, mild distortion of the lens `model`
-    ("pinhole" or "fisheye")."""
-    ang = np.linspace(0, 2 * np.pi, v, endpoint=False) + 0.3
-    C = np.stack([radius * np.cos(ang), radius * np.sin(ang), 1.5 + 0.3 * np.sin(3 * ang)], -1)
-    Rs = []
-    for c in C:
-        z = (np.array([0, 0, 1.0]) - c) / np.linalg.norm(np.array([0, 0, 1.0]) - c)
-        x = np.cross(z, [0, 0, 1.0])
-        x /= np.linalg.norm(x)
-        Rs.append(np.stack([x, np.cross(z, x), z]))
-    R = np.array(Rs)
-    K = np.tile(np.array([[1650.0, 0, 540], [0, 1650, 960], [0, 0, 1]]), (v, 1, 1))
-    dist = [0.05, -0.02, 0.01, 0.0, 0.0] if model == "fisheye" else [-0.05, 0.14, 0, 0, 0]
-    return Camera.create(
-        K, R=R, t=-np.einsum("vij,vj->vi", R, C), dist=np.tile(dist, (v, 1)),
-        image_size=np.tile([1088.0, 1920.0], (v, 1)), model=model,
-    )  # fmt: skip
 
 
 def observe(cams, X, rng, noise_px=0.0, keep=0.9):
@@ -162,37 +144,6 @@ def test_levenberg_marquardt_loop_fits_and_says_why_it_stops():
     assert nan.status == "diverged" and nan.reason == "non-finite Jacobian at iteration 1; kept iteration 0"
 
 
-@pytest.mark.parametrize("model", ["pinhole", "fisheye"])
-def test_numpy_triangulation_matches_the_jax_functions(model):
-    """`lsq`'s float64 twins of `geometry.triangulate` (the refinement compiles nothing) agree with them."""
-    from lift3d.geometry.triangulate import reprojection_error, triangulate_dlt, triangulate_ransac
-
-    rng = np.random.default_rng(6)
-    cams = ring(4, model=model)
-    X = rng.normal(size=(30, 5, 3)) * 0.5 + [0, 0, 1]
-    with jax.enable_x64(True):
-        uv = np.asarray(project_points(cams, X[:, None]), np.float64)  # (30, 4, 5, 2)
-    np.testing.assert_allclose(lsq.project(lsq.camera_params(cams), X[:, None], model == "fisheye")[0], uv, atol=1e-9)
-    xy = lsq.undistort(lsq.camera_params(cams), uv, model == "fisheye")
-    xc = np.einsum("vij,tnj->tvni", np.asarray(cams.R), X) + np.asarray(cams.t)[:, None]
-    np.testing.assert_allclose(xy, xc[..., :2] / xc[..., 2:], atol=1e-12)  # undistort inverts the lens
-    uv = uv + rng.normal(0, 1.0, uv.shape)
-    uv[:10, 2] += 80.0  # a wrong view: RANSAC leaves it out
-    uv[20:, 3] = np.nan  # a missing view
-    conf = rng.uniform(0.4, 1.0, uv.shape[:-1])
-    conf[25:, 1] = 0.0  # and another: two views left
-    with jax.enable_x64(True):
-        X_dlt = np.asarray(triangulate_dlt(cams, uv, conf)[0])
-        X_ran, info = triangulate_ransac(jax.random.key(0), cams, uv, conf, threshold_px=20.0)
-        err = np.asarray(reprojection_error(cams, X_dlt, uv))
-    np.testing.assert_allclose(lsq.triangulate_weighted(cams, uv, conf), X_dlt, atol=1e-7)
-    np.testing.assert_allclose(lsq.reprojection_errors(cams, X_dlt, uv), err, atol=1e-7)
-    X_in, used = lsq.triangulate_inliers(cams, uv, conf, threshold_px=20.0)
-    np.testing.assert_array_equal(used, np.asarray(info.views_used))
-    np.testing.assert_allclose(X_in, np.asarray(X_ran), atol=1e-7)
-    assert not used[:10, 2].any() and used[10:20, 2].all() and np.abs(X_in - X)[:20].max() < 0.01
-
-
 def test_adjust_recovers_exact_rig_and_rejects_outliers():
     rng = np.random.default_rng(0)
     truth = ring()
@@ -238,7 +189,9 @@ def test_adjust_focal_lengths_and_bad_input():
     with pytest.raises(CalibrationError, match="same point by the same camera"):
         pb.adjust_cameras_and_points(truth, X, np.r_[uv, uv[:1]], np.r_[c, c[:1]], np.r_[p, p[:1]])
     with pytest.raises(CalibrationError, match="behind a camera"):
-        pb.adjust_cameras_and_points(truth, 2 * lsq.camera_centres(truth)[0] - X, uv, c, p)  # mirrored behind cam 0
+        pb.adjust_cameras_and_points(
+            truth, 2 * numpy_camera.camera_centres(truth)[0] - X, uv, c, p
+        )  # mirrored behind cam 0
     with pytest.raises(CalibrationError, match="do not match"):
         pb.adjust_cameras_and_points(truth, X, uv[:, :1], c, p)
 
@@ -254,7 +207,7 @@ def test_similarity_and_gauge_helpers():
         before = np.asarray(project_points(cams, np.broadcast_to(X, (4, 20, 3))))
         after = np.asarray(project_points(moved, np.broadcast_to(s * X @ Q.T + d, (4, 20, 3))))
     np.testing.assert_allclose(after, before, atol=1e-9)  # same images in the new world
-    s2, Q2, d2 = pb.similarity_transform(lsq.camera_centres(cams), lsq.camera_centres(moved))
+    s2, Q2, d2 = pb.similarity_transform(numpy_camera.camera_centres(cams), numpy_camera.camera_centres(moved))
     np.testing.assert_allclose([s2, *Q2.ravel(), *d2], [s, *Q.ravel(), *d], atol=1e-12)
     err = pb.rig_shape_errors(moved, cams)
     assert err["rotation_deg"].max() < 1e-9 and err["centre"].max() < 1e-12
@@ -263,7 +216,9 @@ def test_similarity_and_gauge_helpers():
     p = pb.perturb_cameras(jax.random.key(0), cams, 3.0, 0.1)
     dR = np.asarray(p.R) @ np.swapaxes(np.asarray(cams.R), 1, 2)
     np.testing.assert_allclose(np.rad2deg(Rotation.from_matrix(dR).magnitude()), 3.0)
-    np.testing.assert_allclose(np.linalg.norm(lsq.camera_centres(p) - lsq.camera_centres(cams), axis=-1), 0.1)
+    np.testing.assert_allclose(
+        np.linalg.norm(numpy_camera.camera_centres(p) - numpy_camera.camera_centres(cams), axis=-1), 0.1
+    )
     # frames spread over the capture, not consecutive
     present = np.ones(100, bool)
     present[:10] = False

@@ -14,8 +14,8 @@ Two solvers of the same objective (a robust function of each observed corner's p
   matrix (the robust loss is then applied per coordinate, as scipy does); for cross-checks.
 The Jacobians are vectorised numpy over observations: measured faster end to end than a JAX version here,
 whose compile time (seconds per problem shape on CPU) dominated every calibration-sized problem. The lens
-model, robust weights and damped solve are `lift3d.calibration.lsq`'s (shared with `points_bundle`, the
-adjustment of cameras and free 3D points).
+model is `lift3d.geometry.numpy_camera`'s, the robust weights and damped solve `lift3d.calibration.lsq`'s
+(shared with `points_bundle`, the adjustment of cameras and free 3D points).
 
 Robust loss: "linear" (plain least squares), "soft_l1" or "huber" with scale `loss_scale_px`, solved by
 iteratively re-weighted least squares.
@@ -32,6 +32,7 @@ import numpy as np
 
 from lift3d.calibration import lsq
 from lift3d.calibration.errors import CalibrationError
+from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import Camera
 
 __all__ = ["BundleResult", "bundle_adjust", "free_mask", "reprojection_residuals", "INTRINSIC_NAMES"]
@@ -116,7 +117,7 @@ def _forward(state: dict, obs: _Obs, sl: slice, fisheye: bool, jacobian: bool, i
     xc = p + state["t"][vi]
     z = xc[:, 2]
     x, y = xc[:, 0] / z, xc[:, 1] / z
-    xd, yd, Jxy, Jdist = lsq.distort_jacobian(x, y, k[:, 4:9], fisheye, jacobian)
+    xd, yd, Jxy, Jdist = numpy_camera.distort_jacobian(x, y, k[:, 4:9], fisheye, jacobian)
     fx, fy, s = k[:, 0], k[:, 1], state["skew"][vi]
     uv = np.stack([fx * xd + s * yd + k[:, 2], fy * yd + k[:, 3]], -1)
     if not jacobian:
@@ -229,17 +230,17 @@ def _solve(blocks, obs: _Obs, free: np.ndarray, lam: float):
 
 def _apply(state: dict, dc: np.ndarray, db: np.ndarray) -> dict:
     out = dict(state)
-    out["R"] = lsq.rotvec_to_matrix(dc[:, :3]) @ state["R"]
+    out["R"] = numpy_camera.rotvec_to_matrix(dc[:, :3]) @ state["R"]
     out["t"] = state["t"] + dc[:, 3:6]
     out["intr"] = state["intr"] + dc[:, 6:]
-    out["Rb"] = lsq.rotvec_to_matrix(db[:, :3]) @ state["Rb"]
+    out["Rb"] = numpy_camera.rotvec_to_matrix(db[:, :3]) @ state["Rb"]
     out["tb"] = state["tb"] + db[:, 3:6]
     return out
 
 
 def _pack(cameras: Camera, board_R, board_t, object_points) -> dict:
     return {
-        **lsq.camera_params(cameras),
+        **numpy_camera.camera_params(cameras),
         "Rb": np.asarray(board_R, np.float64),
         "tb": np.asarray(board_t, np.float64),
         "X": np.asarray(object_points, np.float64),
@@ -249,7 +250,7 @@ def _pack(cameras: Camera, board_R, board_t, object_points) -> dict:
 def _unpack(state: dict, template: Camera) -> Camera:
     intr = state["intr"]
     return Camera.create(
-        lsq.intrinsic_matrices(intr, state["skew"]),
+        numpy_camera.intrinsic_matrices(intr, state["skew"]),
         R=state["R"],
         t=state["t"],
         dist=intr[:, 4:],

@@ -2,11 +2,11 @@
 
 Observations are pixels of 3D points (e.g. a person's joints over many frames) seen by several cameras.
 `adjust_cameras_and_points` jointly moves the camera poses (optionally intrinsics) and the points by
-Levenberg-Marquardt: analytic Jacobians (the lens model of `lift3d.calibration.lsq`, shared with
-`lift3d.calibration.bundle`), the points eliminated by the Schur complement (3x3 blocks; the reduced system
+Levenberg-Marquardt: analytic Jacobians (the lens model of `lift3d.geometry.numpy_camera`, shared
+with `lift3d.calibration.bundle`), the points eliminated by the Schur complement (3x3 blocks; the reduced system
 has 6-15 unknowns per camera and is built from the pairs of cameras that see a common point), rotations
 updated on the manifold, robust losses by iterative re-weighting. Its starting points come from
-`lsq.triangulate_weighted` / `lsq.triangulate_inliers`.
+`numpy_camera.triangulate_weighted` / `numpy_camera.triangulate_inliers`.
 
 The gauge: free points fix a rig only up to a similarity (7 degrees of freedom: the world frame and the
 scale). `gauge_free_mask` holds a reference camera's pose and one translation coordinate of the farthest
@@ -27,6 +27,7 @@ from scipy.spatial.transform import Rotation
 from lift3d.calibration import lsq
 from lift3d.calibration.bundle import free_mask
 from lift3d.calibration.errors import CalibrationError
+from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import Camera
 
 __all__ = [
@@ -79,7 +80,7 @@ def gauge_free_mask(cameras: Camera, reference: int = 0, refine_intrinsics: str 
     """
     v = cameras.batch_shape[0]
     free = free_mask(v, fixed_cameras=(reference,), refine_intrinsics=refine_intrinsics)
-    C = lsq.camera_centres(cameras)
+    C = numpy_camera.camera_centres(cameras)
     far = int(np.argmax(np.linalg.norm(C - C[reference], axis=-1)))
     # scaling the world about the reference centre moves t_far along R_far (C_ref - C_far)
     direction = np.asarray(cameras.R)[far] @ (C[reference] - C[far])
@@ -138,12 +139,14 @@ def rig_shape_errors(cameras: Camera, reference: Camera) -> dict[str, np.ndarray
         Dict: "rotation_deg" (v,) angle between the aligned and the reference orientations, "centre" (v,)
         distance between aligned and reference centres (reference units), "scale" of the alignment.
     """
-    s, Q, d = similarity_transform(lsq.camera_centres(cameras), lsq.camera_centres(reference))
+    s, Q, d = similarity_transform(numpy_camera.camera_centres(cameras), numpy_camera.camera_centres(reference))
     aligned = transform_cameras(cameras, s, Q, d)
     dR = np.asarray(aligned.R) @ np.swapaxes(np.asarray(reference.R), -1, -2)
     return {
         "rotation_deg": np.rad2deg(Rotation.from_matrix(dR).magnitude()),
-        "centre": np.linalg.norm(lsq.camera_centres(aligned) - lsq.camera_centres(reference), axis=-1),
+        "centre": np.linalg.norm(
+            numpy_camera.camera_centres(aligned) - numpy_camera.camera_centres(reference), axis=-1
+        ),
         "scale": s,
     }
 
@@ -170,7 +173,7 @@ def perturb_cameras(key, cameras: Camera, rotation_deg: float, translation: floa
     axes /= np.linalg.norm(axes, axis=-1, keepdims=True)
     shifts *= translation / np.linalg.norm(shifts, axis=-1, keepdims=True)
     R = Rotation.from_rotvec(axes * np.deg2rad(rotation_deg)).as_matrix() @ np.asarray(cameras.R, np.float64)
-    C = lsq.camera_centres(cameras) + shifts
+    C = numpy_camera.camera_centres(cameras) + shifts
     return cameras.replace(R=R, t=-np.einsum("vij,vj->vi", R, C))
 
 
@@ -226,17 +229,17 @@ class _Problem:
 
     @staticmethod
     def state(cameras: Camera, points: np.ndarray) -> dict:
-        return {**lsq.camera_params(cameras), "X": np.asarray(points, np.float64)}
+        return {**numpy_camera.camera_params(cameras), "X": np.asarray(points, np.float64)}
 
     @staticmethod
     def cameras(state: dict, template: Camera) -> Camera:
-        K = lsq.intrinsic_matrices(state["intr"], state["skew"])
+        K = numpy_camera.intrinsic_matrices(state["intr"], state["skew"])
         return template.replace(K=K, R=state["R"], t=state["t"], dist=state["intr"][:, 4:])
 
     @staticmethod
     def apply(state: dict, dc: np.ndarray, dp: np.ndarray) -> dict:
         return {
-            "R": lsq.rotvec_to_matrix(dc[:, :3]) @ state["R"],
+            "R": numpy_camera.rotvec_to_matrix(dc[:, :3]) @ state["R"],
             "t": state["t"] + dc[:, 3:6],
             "intr": state["intr"] + dc[:, 6:],
             "skew": state["skew"],
@@ -252,7 +255,7 @@ class _Problem:
         xc = p + state["t"][c]
         z = xc[:, 2]
         x, y = xc[:, 0] / z, xc[:, 1] / z
-        xd, yd, Jxy, Jdist = lsq.distort_jacobian(x, y, k[4:], self.fisheye, act is not None)
+        xd, yd, Jxy, Jdist = numpy_camera.distort_jacobian(x, y, k[4:], self.fisheye, act is not None)
         fx, fy, s = k[0], k[1], state["skew"][c]
         uv = np.stack([fx * xd + s * yd + k[2], fy * yd + k[3]], -1)
         if act is None:

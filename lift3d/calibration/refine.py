@@ -9,7 +9,7 @@ reprojection error of the detections. Procedure (`refine_rig_from_keypoints`), i
    complete tracks, and re-choose each view of each person by leave-one-view-out (`_associate`): a wrong view
    (a bystander) can win the joint score of a perturbed rig, not a triangulation it is left out of.
 2. Take up to `max_frames` frames spread evenly over the capture (not consecutive: they see more poses).
-3. Triangulate each joint robustly (`lsq.triangulate_inliers`, best view pair): the inlier views with a
+3. Triangulate each joint robustly (`numpy_camera.triangulate_inliers`, best view pair): the inlier views with a
    confidence of at least `min_confidence` are the observations; joints with fewer than two are left out.
 4. Bundle-adjust cameras and points (`points_bundle.adjust_cameras_and_points`: Levenberg-Marquardt with
    analytic Jacobians, the points eliminated by the Schur complement (3x3 blocks), costs weighted by the
@@ -33,8 +33,8 @@ frame only as well as their initial rigs do.
 
 Cost: nothing is compiled for captures of up to about 600 frames: the association runs on numpy there
 (`associate(backend="auto")`; jitted JAX beyond, where its compile time is small against the work), the
-triangulations and the adjustment are float64 numpy (`lift3d.calibration.lsq`, `points_bundle`), so the first
-call in a process costs what a repeat costs.
+triangulations and the adjustment are float64 numpy (`lift3d.geometry.numpy_camera`, `points_bundle`), so the
+first call in a process costs what a repeat costs.
 """
 
 from __future__ import annotations
@@ -50,14 +50,14 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from lift3d.calibration import lsq
 from lift3d.calibration import points_bundle as pb
 from lift3d.calibration.errors import CalibrationError
-from lift3d.calibration.lsq import camera_centres
 from lift3d.calibration.points_bundle import perturb_cameras, rig_shape_errors, similarity_transform, transform_cameras
 from lift3d.calibration.report import finite_or_none
 from lift3d.data.rig import Rig
+from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import Camera
+from lift3d.geometry.numpy_camera import camera_centres
 
 __all__ = [
     "RefineResult",
@@ -205,8 +205,8 @@ def _reassign(cameras, points_2d, conf, chosen, gate_px):
     for u in range(v):
         uv, cf = _gather_people(points_2d, conf, chosen)
         cf[:, :, u] = 0.0
-        X = lsq.triangulate_weighted(cameras, uv, cf)  # (t, P, j, 3) from the other views
-        err = lsq.reprojection_errors(cameras[u : u + 1], X[:, :, None], raw[:, :, :, u : u + 1])[:, :, :, 0]
+        X = numpy_camera.triangulate_weighted(cameras, uv, cf)  # (t, P, j, 3) from the other views
+        err = numpy_camera.reprojection_errors(cameras[u : u + 1], X[:, :, None], raw[:, :, :, u : u + 1])[:, :, :, 0]
         ok = raw_ok[:, :, :, u] & np.isfinite(err)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # detections without any usable joint
@@ -228,7 +228,7 @@ def _reassign(cameras, points_2d, conf, chosen, gate_px):
 
 def _dlt_reprojection(cameras: Camera, uv: np.ndarray, conf: np.ndarray) -> np.ndarray:
     """Errors (t, P, v, j), px, of a confidence-weighted DLT of people (t, P, v, j, 2)."""
-    return lsq.reprojection_errors(cameras, lsq.triangulate_weighted(cameras, uv, conf), uv)
+    return numpy_camera.reprojection_errors(cameras, numpy_camera.triangulate_weighted(cameras, uv, conf), uv)
 
 
 def _dlt_errors(cameras: Camera, uv: np.ndarray, conf: np.ndarray) -> dict[str, Any]:
@@ -244,12 +244,12 @@ def _dlt_errors(cameras: Camera, uv: np.ndarray, conf: np.ndarray) -> dict[str, 
 def _inlier_triangulation(key, cameras: Camera, uv: np.ndarray, conf: np.ndarray, threshold_px: float):
     """Robust triangulation of rows (n, v, j, 2), (n, v, j): points (n, j, 3) and inlier views (n, v, j).
 
-    Up to 8 views `lsq.triangulate_inliers` (all pairs, numpy: nothing to compile); with more,
+    Up to 8 views `numpy_camera.triangulate_inliers` (all pairs, numpy: nothing to compile); with more,
     `geometry.triangulate.triangulate_ransac` (pairs drawn with `key`), the rows padded to a power of two (at
     least 64) so that it compiles for few shapes.
     """
     if cameras.batch_shape[0] <= 8:
-        return lsq.triangulate_inliers(cameras, uv, conf, threshold_px=threshold_px)
+        return numpy_camera.triangulate_inliers(cameras, uv, conf, threshold_px=threshold_px)
     import jax
 
     from lift3d.geometry.triangulate import triangulate_ransac

@@ -47,7 +47,7 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
-from lift3d.calibration import lsq as camera_numpy
+from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import Camera, undistort_points
 from lift3d.geometry.triangulate import reprojection_error
 
@@ -136,7 +136,7 @@ def _prepare(xp, cameras, points_2d, confidence, joint_mask, min_confidence, min
     t, v, p, j = w.shape
     uv = xp.where(finite[..., None], uv, 0.0).transpose(1, 0, 2, 3, 4).reshape(v, t * p * j, 2)
     if xp is np:
-        xy = camera_numpy.undistort(camera_numpy.camera_params(cameras), uv, cam.model == "fisheye")
+        xy = numpy_camera.undistort(numpy_camera.camera_params(cameras), uv, cam.model == "fisheye")
     else:
         xy = undistort_points(cam, uv, normalized=True)
     xy = xy.astype(uv.dtype).reshape(v, t, p, j, 2)
@@ -357,7 +357,7 @@ def _associate_chunk(xp, cameras, points_2d, confidence, joint_mask, table, meth
     X = xp.where((index >= 0)[..., None, None], X, xp.nan)
     uv = xp.asarray(points_2d, X.dtype)
     if xp is np:
-        err = camera_numpy.reprojection_errors(cameras, X, _gather(xp, uv, chosen)).astype(X.dtype)
+        err = numpy_camera.reprojection_errors(cameras, X, _gather(xp, uv, chosen)).astype(X.dtype)
     else:
         cam = jax.tree_util.tree_map(lambda a: xp.asarray(a, X.dtype), cameras)
         err = reprojection_error(cam, X, _gather(xp, uv, chosen))  # (t, P, v, j)
