@@ -2,7 +2,7 @@
 
 Data: `../shared/data/pose2sim_trials/single_BalancingTrial` (OpenPose BODY_25B, 4 portrait cameras, 100 frames,
 a bystander in cam01 / cam02) and its Qualisys calibration `Calib.qca.txt`. Sections:
-1. time: the first call in the process (JIT compilation of the association included: everything else is numpy)
+1. time: the first call in the process (nothing is compiled: the association runs on numpy for 100 frames)
    and warm calls (wall and process CPU time), with the load average after each (`--time-only` stops here);
 2. start from Qualisys: reprojection error of a confidence-weighted DLT of the subject's confident detections
    (all of them, no inlier selection: the README's 13.7 px figure) with the Qualisys and the refined rig, per
@@ -86,7 +86,7 @@ def main() -> None:
 
     print("\n## 1. time (100 frames, start from Qualisys)")
     base, wall, cpu = timed(rf.refine_rig_from_keypoints, rig, uv, conf)
-    print(f"first call (JIT compilation included): {wall:.2f} s wall, {cpu:.2f} s CPU (load {os.getloadavg()[0]:.1f})")
+    print(f"first call in the process: {wall:.2f} s wall, {cpu:.2f} s CPU (load {os.getloadavg()[0]:.1f})")
     for _ in range(3):
         _, wall, cpu = timed(rf.refine_rig_from_keypoints, rig, uv, conf)
         print(f"warm call: {wall:.2f} s wall, {cpu:.2f} s CPU (load {os.getloadavg()[0]:.1f})")

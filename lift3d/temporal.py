@@ -28,7 +28,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
-from scipy import signal
 
 from lift3d.skeleton import Skeleton
 
@@ -176,6 +175,8 @@ def _butter_sos(fps: float, cutoff_hz: float, order: int) -> np.ndarray:
             f"butterworth: order is the order of the forward-backward filter (as in Pose2Sim) and must be an "
             f"even integer >= 2, got {order!r}"
         )
+    from scipy import signal  # imported on use: 1-2 s, which every command importing this module would pay
+
     return signal.butter(order // 2, cutoff_hz, btype="low", output="sos", fs=fps)
 
 
@@ -222,6 +223,8 @@ def butterworth(points: ArrayLike, *, fps: float, cutoff_hz: float = 6.0, order:
     """
     x, out_dtype = _as_trajectories(points)
     sos = _butter_sos(fps, cutoff_hz, order)
+    from scipy import signal
+
     padlen = butterworth_padlen(order)
     t, d = x.shape[0], x.shape[-1]
     xt = np.ascontiguousarray(np.moveaxis(x.reshape(t, -1, d), 0, -1))  # (m, d, t): time contiguous

@@ -346,7 +346,7 @@ def _openpose_file(path: Path, skeleton: Skeleton | None) -> list[np.ndarray]:
             n = flat.size // 3
             if flat.size % 3 or n not in _BY_COUNT:
                 hint = "body_25 or body_25b" if n == 25 else "one"
-                raise KeypointFileError(f"{where}: {flat.size} numbers; pass skeleton= ({hint})")
+                raise KeypointFileError(f"{where}: {flat.size} numbers; pass skeleton= (--skeleton): {hint}")
             skeleton = get_skeleton(_BY_COUNT[n]) if n != 18 else OPENPOSE_COCO_18
         people.append(_triplets(flat, skeleton.num_joints, skeleton, where))
     return people
@@ -415,7 +415,7 @@ def read_openpose(
     if notes and len(notes) == sum(len(frames) for _, _, frames, _ in parsed):
         raise KeypointFileError(f"every file failed; the first: {notes[0]}")
     if skel is None:
-        raise KeypointFileError(f"{dirs[0]}: no detections to infer the skeleton from; pass skeleton=")
+        raise KeypointFileError(f"{dirs[0]}: no detections to infer the skeleton from; pass skeleton= (--skeleton)")
     out = []
     for name, d, frames, people in parsed:
         order = sorted(frames)
@@ -484,7 +484,7 @@ def read_keypoints_npz(
     if name is None:
         if pts.shape[3] not in _BY_COUNT:
             raise KeypointFileError(
-                f"{path}: array 'skeleton' missing; pass skeleton= for {pts.shape[3]} joints"
+                f"{path}: array 'skeleton' missing; pass skeleton= (--skeleton) for {pts.shape[3]} joints"
             )
         name = _BY_COUNT[pts.shape[3]]
     skel = _resolve_skeleton(name)
