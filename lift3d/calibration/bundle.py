@@ -418,9 +418,7 @@ def _run_lm(state, obs, free, kw, max_iterations, ftol, cost, err2):
 
     def solve(blocks, lam: float):
         dc_act, db, pred = _solve(blocks, obs, free_act, lam)
-        dc = np.zeros((obs.shape[0], _NC))
-        dc[:, act] = dc_act
-        return (dc, db), pred
+        return (lsq.camera_step(dc_act, act), db), pred
 
     fit = lsq.levenberg_marquardt(
         state,

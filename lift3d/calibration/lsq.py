@@ -28,6 +28,7 @@ __all__ = [
     "robust_weights",
     "marquardt_damping",
     "solve_normal_equations",
+    "camera_step",
     "LMResult",
     "levenberg_marquardt",
 ]
@@ -76,6 +77,21 @@ def solve_normal_equations(S: np.ndarray, b: np.ndarray) -> np.ndarray:
         return scipy.linalg.solve(S, b, assume_a="pos")
     except np.linalg.LinAlgError:
         return scipy.linalg.lstsq(S, b)[0]
+
+
+def camera_step(step_active: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """A camera step over the active unknowns, spread over all `NUM_CAMERA_UNKNOWNS` (zero elsewhere).
+
+    Args:
+        step_active: Step of the unknowns being adjusted, shape (v, a).
+        active: Their indices among the 15 camera unknowns, shape (a,).
+
+    Returns:
+        The step of every camera unknown, shape (v, 15).
+    """
+    step = np.zeros((len(step_active), NUM_CAMERA_UNKNOWNS))
+    step[:, active] = step_active
+    return step
 
 
 class LMResult(NamedTuple):

@@ -417,9 +417,7 @@ def adjust_cameras_and_points(
 
     def solve(blocks, lam: float):
         dc_act, dp, pred = prob.solve(blocks, free_act, lam)
-        dc = np.zeros((v, lsq.NUM_CAMERA_UNKNOWNS))
-        dc[:, act] = dc_act
-        return (dc, dp), pred
+        return (lsq.camera_step(dc_act, act), dp), pred
 
     fit = lsq.levenberg_marquardt(
         state,
