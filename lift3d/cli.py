@@ -103,6 +103,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         square_size_mm=args.square_size_mm,
         every=args.every,
         detector=args.detector,
+        subpix_window=args.subpix_window,
         min_views=args.min_views,
         model=args.model,
         distortion=args.distortion,
@@ -110,8 +111,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     cameras = pipeline.camera_sources_from_args(args.cameras)
     if args.calibrate_command == "intrinsics":
         rig, report = pipeline.calibrate_intrinsics(
-            cameras, args.board, args.out, reject_k=None if args.no_reject else args.reject_k, **common
-        )
+            cameras, args.board, args.out, reject_k=None if args.no_reject else args.reject_k,
+            fix_aspect=args.fix_aspect, **common,
+        )  # fmt: skip
     else:
         rig, report = pipeline.calibrate_extrinsics(
             cameras,
@@ -323,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--square-size-mm", type=float, default=None, help="override the spec's square size")
         q.add_argument("--every", type=int, default=1, help="use every n-th image / video frame")
         q.add_argument("--detector", choices=["auto", "classic", "sb"], default="auto", help="corner detector")
+        q.add_argument(
+            "--subpix-window", type=int, default=None, metavar="PX",
+            help="half side of the sub-pixel corner window (default: 0.3 x the corner spacing; OpenCV's sample: 11)",
+        )  # fmt: skip
         q.add_argument("--min-views", type=int, default=4, help="fewest usable views per camera")
         q.add_argument("--model", choices=["pinhole", "fisheye"], default="pinhole", help="lens model")
         q.add_argument(
@@ -331,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         if step == "intrinsics":
             q.add_argument("--reject-k", type=float, default=3.0, help="reject views above median + k MAD")
             q.add_argument("--no-reject", action="store_true", help="keep every detected view")
+            q.add_argument("--fix-aspect", action="store_true", help="keep fx = fy")
         else:
             q.add_argument("--intrinsics", type=Path, default=None, help="rig TOML with each camera's intrinsics")
             q.add_argument("--world", default=None, help="world frame: camera:NAME (default first) or board:KEY")

@@ -106,6 +106,24 @@ def test_calibrate_reports_missing_board_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "r.toml").exists()
 
 
+@needs_shared
+def test_calibrate_intrinsics_with_opencv_sample_settings_reproduces_its_reference(tmp_path, capsys):
+    """`--subpix-window 11 --fix-aspect --no-reject --detector classic` is OpenCV's calibration sample: its fx."""
+    from lift3d.data.rig_io import load_rig
+
+    board = Path(__file__).resolve().parents[1] / "calib" / "boards" / "opencv_chessboard_9x6_25mm.toml"
+    out = tmp_path / "left.toml"
+    code = main(["calibrate", "intrinsics", f"left={SHARED / 'opencv_stereo_chessboard' / 'left*.jpg'}",
+                 "--board", str(board), "-o", str(out), "--subpix-window", "11", "--fix-aspect", "--no-reject",
+                 "--detector", "classic"])  # fmt: skip
+    assert code == 0 and "left" in capsys.readouterr().out
+    K = load_rig(out).cameras.K[0]
+    assert K[0, 0] == K[1, 1] and abs(K[0, 0] / 535.92 - 1) < 0.001  # OpenCV's left_intrinsics.yml
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["options"]["subpix_window"] == 11 and report["options"]["fix_aspect"] is True
+    assert report["cameras"]["left"]["rms_px"] <= 0.45 and report["cameras"]["left"]["views_used"] == 13
+
+
 def test_lift_empty_folder_is_one_line_error(tmp_path, capsys):
     empty = tmp_path / "cam01_json"
     empty.mkdir()
