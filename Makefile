@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh Debian machine with Python 3.11:
 #   make demo   end-to-end on the real Pose2Sim sample capture (fetched from PyPI), outputs in demo_out/
-#   make test   lint (ruff) + tests (pytest)
+#   make test   lint (ruff, import-linter's layer contract) + tests (pytest)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -19,6 +19,7 @@ test: lint pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check lift3d tests benchmarks experiments
+	$(BIN)/lint-imports
 
 pytest: $(STAMP)
 	$(BIN)/pytest

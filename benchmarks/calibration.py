@@ -30,10 +30,10 @@ import jax
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from lift3d.calibration import synthetic_board as sb
-from lift3d.calibration.boards import Board
-from lift3d.calibration.bundle import bundle_adjust
 from lift3d.calibration.extrinsics import initial_rig, view_poses, world_from_camera
+from lift3d.calibration.solvers.bundle import bundle_adjust
+from lift3d.io.boards import Board
+from lift3d.synthetic import boards as sb
 
 
 def triangulate_rms(cameras, uv: np.ndarray) -> tuple[float, float]:

@@ -33,11 +33,11 @@ import jax
 import numpy as np
 
 from benchmarks.machine import machine_info
+from lift3d.apps.refine import run_refine
 from lift3d.calibration import refine as rf
-from lift3d.data.keypoints import read_keypoints
-from lift3d.data.rig_io import load_rig
 from lift3d.geometry.camera import project_points
-from lift3d.pipelines.triangulate import match_views
+from lift3d.io.keypoints import match_views, read_keypoints
+from lift3d.io.rigs import load_rig
 
 OPTIONS = (
     {},
@@ -171,8 +171,8 @@ def main() -> None:
             )
 
     if not args.skip_solvers:
-        from lift3d.calibration import bundle
-        from lift3d.calibration import points_bundle as pb
+        from lift3d.calibration.solvers import bundle
+        from lift3d.calibration.solvers import points_bundle as pb
 
         print("\n## 6. solvers, one adjustment (the first round's observations, least squares, camera 0 held)")
         r1 = rf.refine_rig_from_keypoints(rig, uv, conf, max_rounds=1, final_loss="linear", loss="linear")
@@ -209,13 +209,13 @@ def main() -> None:
     if not args.skip_triangulate:
         import tempfile
 
-        from lift3d.pipelines.triangulate import triangulate_capture
+        from lift3d.apps.triangulate import triangulate_capture
 
         print("\n## 7. lift3d triangulate, mean reprojection error (px), Qualisys vs refined rig")
         cams = [DATA / "single_BalancingTrial" / "pose" / f"cam0{i}_json" for i in range(1, 5)]
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "refined.toml"
-            rf.run_refine(DATA / "Calib.qca.txt", cams, out=out, skeleton="body_25b")
+            run_refine(DATA / "Calib.qca.txt", cams, out=out, skeleton="body_25b")
             print("| method | Qualisys | refined |")
             print("|---|---:|---:|")
             for method in ("dlt", "pose2sim", "ransac"):

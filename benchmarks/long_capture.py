@@ -6,7 +6,7 @@ lazy array; `--reader memmap` maps the files instead, and the mapped pages read 
 The capture: one person walking on a circle of 1.5 m radius with swinging limbs (25 joints, BODY_25B names),
 8 cameras on a ring of 4-5 m (1920 x 1080 px, f ~ 1400 px, mild distortion), exact projection + 1 px noise,
 confidence uniform in 0.5-1, 2 % of the observations missing (NaN, confidence 0) and 1 % gross outliers
-(50-200 px). The arrays go through `lift3d.pipelines.triangulate.triangulate_arrays` (what `lift3d triangulate`
+(50-200 px). The arrays go through `lift3d.apps.triangulate.triangulate_arrays` (what `lift3d triangulate`
 runs after reading the files: association, tracking, robust triangulation and refinement per block of 2048
 frames, gap filling, Butterworth filter, writers) and the result is written as .npz. Printed: the time, the peak
 resident memory (`resource.getrusage(...).ru_maxrss`, the whole process, generator included) and the 3D error
@@ -33,10 +33,10 @@ import jax
 import numpy as np
 from machine import machine_info  # sibling module: benchmarks/ is on sys.path when run as a script
 
-from lift3d.data.rig import Rig
+from lift3d.apps.triangulate import triangulate_arrays
+from lift3d.core.rig import Rig
+from lift3d.core.skeleton import BODY_25B
 from lift3d.geometry.camera import Camera
-from lift3d.pipelines.triangulate import triangulate_arrays
-from lift3d.skeleton import BODY_25B
 
 
 def peak_rss_mb() -> float:

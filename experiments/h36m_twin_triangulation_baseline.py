@@ -13,9 +13,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from lift3d.data import synthetic
 from lift3d.eval.h36m_eval import save_predictions
 from lift3d.geometry.triangulate import triangulate_sequence
+from lift3d.synthetic import twin as synthetic
 
 
 def main() -> None:

@@ -29,12 +29,12 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "pose2si
 
 def main(argv=None) -> dict:
     """Run the comparison and print a markdown table; returns the numbers."""
-    from lift3d.data.keypoints import read_openpose
-    from lift3d.data.rig_io import load_rig
+    from lift3d.core.skeleton import H36M_17, map_to_h36m
     from lift3d.eval import metrics
     from lift3d.geometry.triangulate import reprojection_error, triangulate_dlt
-    from lift3d.lift import lift_keypoints, load_lifter
-    from lift3d.skeleton import H36M_17, map_to_h36m
+    from lift3d.io.keypoints import read_openpose
+    from lift3d.io.rigs import load_rig
+    from lift3d.predict.lifter import lift_keypoints, load_lifter
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="lifter folder (default: the shipped one)")

@@ -24,7 +24,7 @@ def main(argv=None) -> dict:
 
     import jax
 
-    from lift3d.lift import lift_rays, load_lifter
+    from lift3d.predict.lifter import lift_rays, load_lifter
     from lift3d.train.lifter_trainer import LifterConfig, _load_data, evaluate, load_config
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

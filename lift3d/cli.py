@@ -32,14 +32,14 @@ Run `lift3d COMMAND --help` for the options of each command.
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from lift3d.demo import run_demo
+    from lift3d.apps.demo import run_demo
 
     run_demo(args.out, sample_dir=args.sample)
     return 0
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from lift3d.data.samples import fetch_sample
+    from lift3d.datasets.samples import fetch_sample
 
     sample = fetch_sample(args.name, cache_dir=args.cache)
     print(f"sample: {sample.root}")
@@ -49,7 +49,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_rig_show(args: argparse.Namespace) -> int:
-    from lift3d.data.rig_io import format_camera_table, load_rig
+    from lift3d.io.rigs import format_camera_table, load_rig
 
     rig = load_rig(args.rig)
     print(f"{args.rig}: {len(rig)} cameras")
@@ -58,7 +58,7 @@ def _cmd_rig_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_rig_convert(args: argparse.Namespace) -> int:
-    from lift3d.data.rig_io import load_rig, save_rig
+    from lift3d.io.rigs import load_rig, save_rig
 
     save_rig(load_rig(args.input), args.output)
     print(f"wrote {args.output}")
@@ -66,7 +66,7 @@ def _cmd_rig_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_triangulate(args: argparse.Namespace) -> int:
-    from lift3d.pipelines.triangulate import format_summary, triangulate_capture
+    from lift3d.apps.triangulate import format_summary, triangulate_capture
 
     result = triangulate_capture(
         args.rig,
@@ -95,8 +95,8 @@ def _cmd_triangulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from lift3d.calibration import pipeline
-    from lift3d.data.rig_io import format_camera_table
+    from lift3d.apps import calibrate as pipeline
+    from lift3d.io.rigs import format_camera_table
 
     common = dict(
         report=args.report,
@@ -131,8 +131,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate_refine(args: argparse.Namespace) -> int:
-    from lift3d.calibration.refine import run_refine
-    from lift3d.data.rig_io import format_camera_table
+    from lift3d.apps.refine import run_refine
+    from lift3d.io.rigs import format_camera_table
 
     rig, report = run_refine(
         args.rig, args.keypoints, out=args.out, report=args.report, format=args.format, skeleton=args.skeleton,
@@ -169,7 +169,7 @@ def _cmd_train_lt(args: argparse.Namespace) -> int:
 
 
 def _cmd_lift(args: argparse.Namespace) -> int:
-    from lift3d.lift import run_lift
+    from lift3d.predict.lifter import run_lift
 
     size = tuple(float(x) for x in args.image_size.split(",")) if args.image_size else None
     written = run_lift(
@@ -193,7 +193,7 @@ def _cmd_lift(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from lift3d.data.h36m import load_h36m
+    from lift3d.datasets.h36m import load_h36m
     from lift3d.eval.h36m_eval import evaluate_h36m, load_predictions, select_subjects, write_report
 
     pred = load_predictions(args.pred, units=args.pred_units)
@@ -213,7 +213,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_synthetic(args: argparse.Namespace) -> int:
     import jax
 
-    from lift3d.data import synthetic
+    from lift3d.synthetic import twin as synthetic
 
     ds = synthetic.make_dataset(
         jax.random.key(args.seed),
@@ -238,7 +238,7 @@ def _cmd_synthetic(args: argparse.Namespace) -> int:
 
 
 def _cmd_view(args: argparse.Namespace) -> int:
-    from lift3d.view import run_view
+    from lift3d.apps.view import run_view
 
     size = tuple(int(x) for x in args.size.split(","))
     with warnings.catch_warnings():  # the notes come back in the result and are printed once, below
@@ -540,14 +540,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from lift3d.calibration.errors import CalibrationError
-    from lift3d.data.h36m_formats import H36MFormatError
-    from lift3d.data.keypoints import KeypointFileError
-    from lift3d.data.motion import MotionFileError
-    from lift3d.data.samples import SampleUnavailableError
+    from lift3d.apps.triangulate import CaptureInputError
+    from lift3d.datasets.samples import SampleUnavailableError
+    from lift3d.errors import CalibrationError
     from lift3d.eval.h36m_eval import EvaluationError
-    from lift3d.lift import LiftInputError
-    from lift3d.pipelines.triangulate import CaptureInputError
+    from lift3d.io.h36m_formats import H36MFormatError
+    from lift3d.io.keypoints import KeypointFileError
+    from lift3d.io.motion import MotionFileError
+    from lift3d.predict.lifter import LiftInputError
     from lift3d.train.checkpoint import CheckpointError
 
     errors: list[type[BaseException]] = [
@@ -563,12 +563,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         H36MFormatError,
         EvaluationError,
     ]
-    from lift3d.view import ViewInputError
+    from lift3d.apps.view import ViewInputError
     from lift3d.viz.render import RendererUnavailable
 
     errors += [RendererUnavailable, ViewInputError]
     try:
-        from lift3d.data.rig_io import RigFileError
+        from lift3d.io.rigs import RigFileError
 
         errors.append(RigFileError)
     except ImportError:  # pragma: no cover - rig_io always ships; keep the CLI usable while developing
@@ -588,7 +588,7 @@ def _enable_compilation_cache() -> None:
         return
     import jax
 
-    from lift3d.data.samples import default_cache_dir
+    from lift3d.datasets.samples import default_cache_dir
 
     jax.config.update("jax_compilation_cache_dir", str(default_cache_dir() / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

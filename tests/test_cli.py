@@ -16,7 +16,7 @@ needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is
 
 def test_import_lift3d_stays_light():
     code = (
-        "import sys, lift3d, lift3d.cli, lift3d.geometry.camera, lift3d.data.rig, lift3d.skeleton;"
+        "import sys, lift3d, lift3d.cli, lift3d.geometry.camera, lift3d.core.rig, lift3d.core.skeleton;"
         "heavy = [m for m in ('cv2', 'open3d', 'matplotlib') if m in sys.modules];"
         "assert not heavy, heavy"
     )
@@ -109,7 +109,7 @@ def test_calibrate_reports_missing_board_in_one_line(tmp_path, capsys):
 @needs_shared
 def test_calibrate_intrinsics_with_opencv_sample_settings_reproduces_its_reference(tmp_path, capsys):
     """`--subpix-window 11 --fix-aspect --no-reject --detector classic` is OpenCV's calibration sample: its fx."""
-    from lift3d.data.rig_io import load_rig
+    from lift3d.io.rigs import load_rig
 
     board = Path(__file__).resolve().parents[1] / "calib" / "boards" / "opencv_chessboard_9x6_25mm.toml"
     out = tmp_path / "left.toml"

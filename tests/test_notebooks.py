@@ -194,7 +194,7 @@ def _sample_missing() -> str | None:
     """Why the Pose2Sim sample cannot be had without a download, or None when it can."""
     if (SHARED / "pose2sim_trials").is_dir():
         return None
-    from lift3d.data.samples import default_cache_dir, fetch_sample
+    from lift3d.datasets.samples import default_cache_dir, fetch_sample
 
     # --no-index: pip may only look at local files, so a sample not in the cache stays missing (no network)
     if fetch_sample("pose2sim", pip_args=("--no-index",), offline_ok=True) is not None:

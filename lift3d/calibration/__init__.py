@@ -11,5 +11,5 @@ Importing this package imports nothing heavy; import the modules:
 - `pipeline`: `calibrate_intrinsics` and `calibrate_extrinsics`, files in, rig TOML + JSON report out.
 - `synthetic_board`: rings of cameras, board trajectories, projected or rendered captures with known answers.
 
-Every failure raises `lift3d.calibration.errors.CalibrationError` (a `ValueError`) with one clear line.
+Every failure raises `lift3d.errors.CalibrationError` (a `ValueError`) with one clear line.
 """

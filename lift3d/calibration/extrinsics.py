@@ -23,7 +23,7 @@ import numpy as np
 from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
 from scipy.spatial.transform import Rotation
 
-from lift3d.calibration.errors import CalibrationError
+from lift3d.errors import CalibrationError
 from lift3d.geometry.camera import Camera
 
 __all__ = [

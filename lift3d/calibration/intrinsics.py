@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 
 from lift3d.calibration.boards import BoardDetections, detect_board
-from lift3d.calibration.errors import CalibrationError
-from lift3d.calibration.sources import iter_images
+from lift3d.errors import CalibrationError
 from lift3d.geometry.camera import Camera
+from lift3d.io.image_sources import iter_images
 
 __all__ = [
     "IntrinsicsResult",

@@ -40,21 +40,23 @@ first call in a process costs what a repeat costs.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import warnings
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from lift3d.calibration import points_bundle as pb
-from lift3d.calibration.errors import CalibrationError
-from lift3d.calibration.points_bundle import perturb_cameras, rig_shape_errors, similarity_transform, transform_cameras
 from lift3d.calibration.report import finite_or_none
-from lift3d.data.rig import Rig
+from lift3d.calibration.solvers import points_bundle as pb
+from lift3d.calibration.solvers.points_bundle import (
+    perturb_cameras,
+    rig_shape_errors,
+    similarity_transform,
+    transform_cameras,
+)
+from lift3d.core.rig import Rig
+from lift3d.errors import CalibrationError
 from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import Camera
 from lift3d.geometry.numpy_camera import camera_centres
@@ -62,7 +64,6 @@ from lift3d.geometry.numpy_camera import camera_centres
 __all__ = [
     "RefineResult",
     "refine_rig_from_keypoints",
-    "run_refine",
     "spread_frames",
     "refine_report",
     # the gauge helpers of `points_bundle`, used with refinements
@@ -516,76 +517,3 @@ def refine_report(result: RefineResult) -> dict[str, Any]:
             "rounds": result.rounds,
         }
     )
-
-
-def run_refine(
-    rig_path: str | os.PathLike,
-    keypoint_paths: Sequence[str | os.PathLike],
-    *,
-    out: str | os.PathLike,
-    report: str | os.PathLike | None = None,
-    format: str | None = "openpose",
-    skeleton: str | None = None,
-    **options: Any,
-) -> tuple[Rig, dict[str, Any]]:
-    """Refine a rig file from keypoint files (`lift3d calibrate refine`); write the rig TOML and a JSON report.
-
-    Keypoint views are matched to the rig's cameras by name ("cam01" = "cam_01"), as `lift3d triangulate` does.
-    The rig is written (atomically) only on success; on failure the report says why (with the last good rig
-    when the optimisation diverged) and `CalibrationError` is raised.
-
-    Args:
-        rig_path: Initial rig (TOML, Qualisys .qca.txt, OpenCV YAML).
-        keypoint_paths: One folder or file per camera, or one npz (see `read_keypoints`).
-        out: Rig TOML to write (the initial rig's units).
-        report: JSON report; default `out` with suffix `.json`.
-        format: Keypoint format ("openpose", "coco", "dlc", "mediapipe", "npz"; None: guess).
-        skeleton: Skeleton of the keypoints (e.g. "body_25b").
-        **options: Keyword options of `refine_rig_from_keypoints` (people, min_confidence, threshold_px,
-            max_frames, refine_intrinsics, gauge, ...).
-
-    Returns:
-        (rig, report): the refined rig and the report's contents.
-
-    Raises:
-        CalibrationError: No usable keypoints, a diverged optimisation, or a refined rig whose mean DLT error
-            is not lower than the initial rig's (nothing is written then).
-        CaptureInputError: A keypoint camera that is not in the rig.
-    """
-    from lift3d.data.keypoints import read_keypoints
-    from lift3d.data.rig_io import load_rig, rig_to_json_dict, save_rig
-    from lift3d.fileio import write_json
-    from lift3d.pipelines.triangulate import match_views
-
-    out = Path(out)
-    report_path = Path(report) if report is not None else out.with_suffix(".json")
-    rig = load_rig(rig_path)
-    kp = read_keypoints(list(keypoint_paths), format=format, skeleton=skeleton)
-    kp, rig = match_views(kp, rig)
-    data: dict[str, Any] = {
-        "kind": "refine",
-        "rig": str(rig_path),
-        "keypoints": [str(p) for p in keypoint_paths],
-        "options": {"format": format, "skeleton": skeleton, **options},
-        "notes": list(kp.notes),
-    }
-    try:
-        result = refine_rig_from_keypoints(rig, kp.points, kp.confidence, **options)
-    except CalibrationError as err:
-        write_json(report_path, finite_or_none({**data, "status": "failed", "error": str(err)}))
-        raise CalibrationError(f"{err} (report: {report_path})") from None
-    data |= refine_report(result)
-    before, after = result.dlt_error_px["initial"]["all"], result.dlt_error_px["refined"]["all"]
-    problem = None
-    if result.status == "diverged":
-        problem = f"the bundle adjustment diverged ({result.reason})"
-    elif not after < before:
-        problem = f"the refined rig does not lower the mean reprojection error ({before:.2f} -> {after:.2f} px)"
-    if problem:
-        data |= {"status": "failed", "error": problem, "last_good_rig": rig_to_json_dict(result.rig)}
-        write_json(report_path, finite_or_none(data))
-        raise CalibrationError(f"{problem}; {out} was not written (report: {report_path})")
-    save_rig(result.rig, out)
-    data |= {"status": "ok", "output": str(out)}
-    write_json(report_path, finite_or_none(data))
-    return result.rig, data

@@ -6,15 +6,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from lift3d.calibration.boards import BoardDetections
-from lift3d.calibration.bundle import BundleResult
-from lift3d.calibration.extrinsics import PairPose
+from lift3d.calibration.extrinsics import PairPose, world_from_camera
 from lift3d.calibration.intrinsics import IntrinsicsResult
-from lift3d.data.rig import Rig
+from lift3d.calibration.solvers.bundle import BundleResult
+from lift3d.core.rig import Rig
 
-__all__ = ["intrinsics_entry", "extrinsics_entry", "plot_coverage", "finite_or_none"]
+__all__ = ["intrinsics_entry", "extrinsics_entry", "plot_coverage", "finite_or_none", "compare_rigs"]
 
 
 def finite_or_none(x: Any) -> Any:
@@ -150,7 +151,7 @@ def plot_coverage(result: IntrinsicsResult, det: BoardDetections, path: str | os
     """
     from matplotlib.figure import Figure  # no pyplot: no global backend or window
 
-    from lift3d.fileio import atomic_write
+    from lift3d.io.atomic import atomic_write
 
     w, h = det.image_size
     used = [i for i, v in enumerate(result.views) if v["status"] == "used"]
@@ -172,3 +173,35 @@ def plot_coverage(result: IntrinsicsResult, det: BoardDetections, path: str | os
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", bbox_inches="tight")
     return path
+
+
+def compare_rigs(estimate: Rig, truth: Rig) -> dict:
+    """Errors of an estimated rig against the truth, both expressed in their first camera's frame.
+
+    Args:
+        estimate: The calibrated rig (metres).
+        truth: The true rig (metres), same camera order.
+
+    Returns:
+        Dict: "rotation_error_deg" (largest), "center_error_m" (largest), "rig_size_m" (largest distance
+        between two cameras), "center_error_pct" (of the rig size), "fx_error_pct" (largest).
+    """
+    empty = np.zeros((0, 3, 3)), np.zeros((0, 3))
+    est, _, _ = world_from_camera(estimate.cameras, *empty, 0)
+    tru, _, _ = world_from_camera(truth.cameras, *empty, 0)
+    Re, Rt = np.asarray(est.R), np.asarray(tru.R)
+    rot = max(
+        float(np.rad2deg(np.linalg.norm(cv2.Rodrigues(a @ b.T)[0]))) for a, b in zip(Re, Rt, strict=True)
+    )
+    Ce = -np.einsum("vji,vj->vi", Re, np.asarray(est.t))
+    Ct = -np.einsum("vji,vj->vi", Rt, np.asarray(tru.t))
+    err = float(np.linalg.norm(Ce - Ct, axis=1).max())
+    size = float(np.linalg.norm(Ct[:, None] - Ct[None], axis=-1).max())
+    fx = np.asarray(est.K)[:, 0, 0] / np.asarray(tru.K)[:, 0, 0] - 1
+    return {
+        "rotation_error_deg": rot,
+        "center_error_m": err,
+        "rig_size_m": size,
+        "center_error_pct": 100 * err / size,
+        "fx_error_pct": float(100 * np.abs(fx).max()),
+    }

@@ -5,7 +5,7 @@ Predictions file (``PRED.npz``), one row per evaluated pose:
 =============  ==============  ===============================================================================
 key            shape           meaning
 =============  ==============  ===============================================================================
-``points_3d``  (n, 17, 3)      joints in H36M-17 order (`lift3d.skeleton.H36M_17`); (n, 32, 3) raw also works
+``points_3d``  (n, 17, 3)      joints in H36M-17 order (`lift3d.core.skeleton.H36M_17`); (n, 32, 3) raw also works
 ``subject``    (n,) str        "S9", "S11", ...
 ``action``     (n,) str        the take's name as the data names it ("Walking 1", "Greeting-2")
 ``frame``      (n,) int        frame number within the take (the dataset's ``Sequence.frames``)
@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from lift3d.data.h36m import H36MDataset
+from lift3d.core.skeleton import H36M_17, H36M_17_FROM_32
+from lift3d.datasets.h36m import H36MDataset
+from lift3d.errors import EvaluationError  # noqa: F401  (re-exported)
 from lift3d.eval import metrics
-from lift3d.fileio import atomic_write, write_json
-from lift3d.skeleton import H36M_17, H36M_17_FROM_32
+from lift3d.io.atomic import atomic_write, write_json
 
 __all__ = [
     "PROTOCOLS",
@@ -55,10 +56,6 @@ PROTOCOLS = {
     "auc": ("AUC 0-150mm (%)", "root"),
 }
 _CHUNK = 8192  # rows per jitted metric call (padded), so one compile serves any dataset size
-
-
-class EvaluationError(ValueError):
-    """Predictions and ground truth do not fit together; the message says what and where."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -354,7 +351,7 @@ def evaluate_h36m(
 
     Args:
         pred: Predictions (`load_predictions`).
-        ds: Ground truth (e.g. `lift3d.data.h36m.load_h36m(path).split("test")`).
+        ds: Ground truth (e.g. `lift3d.datasets.h36m.load_h36m(path).split("test")`).
         protocols: Keys of `PROTOCOLS`.
         every: Evaluate every n-th frame of each take (1 or the common 64).
         drop_damaged: Leave out the known damaged takes of S9.

@@ -95,7 +95,7 @@ def encode_inputs(rays: ArrayLike, visible: ArrayLike | None = None) -> tuple[Ar
     Returns:
         ``(features (*b, 3 j), R_v (*b, 3, 3), num_visible (*b,))``: per joint ``(x, y, visible)``, zeros
         for missing joints. Poses with fewer than 2 visible joints give finite (meaningless) features; the
-        caller masks them (`lift3d.lift` returns NaN for them).
+        caller masks them (`lift3d.predict.lifter` returns NaN for them).
     """
     rays = jnp.asarray(rays)
     vis = jnp.all(jnp.isfinite(rays), -1)

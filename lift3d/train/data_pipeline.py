@@ -37,10 +37,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from lift3d.data.h36m import H36MDataset
+from lift3d.core.skeleton import H36M_17
+from lift3d.datasets.h36m import H36MDataset
 from lift3d.geometry.rotation import rodrigues_to_matrix
 from lift3d.models.lifter import pixels_to_rays
-from lift3d.skeleton import H36M_17
 
 __all__ = ["TrainSamples", "TestSamples", "train_samples", "test_samples", "batch_indices", "augment"]
 

@@ -15,7 +15,7 @@ Conventions shared by lift3d's trainers:
 The test metrics (P1 = MPJPE after root alignment, P2 = P-MPJPE, PCK3D at 150 mm, AUC) are measured on the
 test subjects at the end of every epoch, from the dataset's distorted pixels through the cameras, as real
 detections would come. The run ends by writing ``WORKDIR/lifter/`` (an inference checkpoint for
-`lift3d.lift`) and ``WORKDIR/results.json`` (final metrics, per action).
+`lift3d.predict.lifter`) and ``WORKDIR/results.json`` (final metrics, per action).
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ import numpy as np
 import optax
 from flax import nnx
 
-from lift3d.data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS
+from lift3d.core.skeleton import H36M_17
+from lift3d.datasets.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS
 from lift3d.eval import metrics
-from lift3d.fileio import atomic_write, write_json
+from lift3d.io.atomic import atomic_write, write_json
 from lift3d.models.lifter import Lifter, max_norm_project
-from lift3d.skeleton import H36M_17
+from lift3d.predict.checkpoint import save_lifter
 from lift3d.train import sharding
-from lift3d.train.checkpoint import CheckpointError, TrainCheckpoints, save_lifter
+from lift3d.train.checkpoint import CheckpointError, TrainCheckpoints
 from lift3d.train.data_pipeline import TestSamples, augment, batch_indices, test_samples, train_samples
 
 __all__ = ["LifterConfig", "load_config", "train_and_evaluate", "make_model", "make_train_step"]
@@ -53,7 +54,7 @@ __all__ += ["evaluate", "predict_batches"]
 class LifterConfig:
     """Everything a lifter run depends on (defaults: Martinez et al. 2017 where the paper says).
 
-    Data: the synthetic twin (`lift3d.data.synthetic.make_dataset`) of `subjects` with `trials` takes of
+    Data: the synthetic twin (`lift3d.synthetic.twin.make_dataset`) of `subjects` with `trials` takes of
     `frames_per_sequence` frames per action; training uses every `train_every`-th frame of the train
     subjects, testing every `test_every`-th frame of the test subjects (damaged takes dropped).
     Model: `Lifter` hyper-parameters; ``max_norm`` None disables the constraint.
@@ -257,8 +258,8 @@ def _load_data(config: LifterConfig):
 
 @functools.lru_cache(maxsize=2)  # tests and sweeps train several runs on the same data in one process
 def _load_data_cached(data_seed, train_subjects, test_subjects, actions, trials, frames, train_every, test_every):
-    from lift3d.data import synthetic
-    from lift3d.data.h36m import ACTIONS
+    from lift3d.datasets.h36m import ACTIONS
+    from lift3d.synthetic import twin as synthetic
 
     ds = synthetic.make_dataset(
         jax.random.key(data_seed), subjects=train_subjects + test_subjects, actions=actions or ACTIONS,

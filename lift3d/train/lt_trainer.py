@@ -47,13 +47,13 @@ import optax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from lift3d.core.skeleton import get_skeleton
 from lift3d.eval import metrics
-from lift3d.fileio import write_json
+from lift3d.io.atomic import write_json
 from lift3d.models.algebraic import AlgebraicTriangulation, mse_smooth_loss, sanitize_images
 from lift3d.models.backbone import heatmap_size
 from lift3d.models.heatmaps import argmax_2d, heatmap_to_image, soft_argmax_2d
 from lift3d.models.volumetric import VolumetricTriangulation, l1_loss, volumetric_ce_loss
-from lift3d.skeleton import get_skeleton
 from lift3d.train import sharding
 from lift3d.train.checkpoint import CheckpointError, TrainCheckpoints
 from lift3d.train.lifter_trainer import _check_same_config, _config_json, _truncate_metrics, load_config
@@ -67,7 +67,7 @@ MODEL_FORMAT = "lift3d-learnable-triangulation/1"
 INPUT_KEYS = ("images", "proj", "view_mask", "joints_3d", "joints_valid", "joints_2d", "pelvis")
 MODELS = {"algebraic": AlgebraicTriangulation, "volumetric": VolumetricTriangulation}
 # dataset name -> "module:function" taking the config and returning the dataset object
-DATASETS: dict[str, str] = {"synthetic_multiview": "lift3d.data.lt_dataset:synthetic_multiview_dataset"}
+DATASETS: dict[str, str] = {"synthetic_multiview": "lift3d.synthetic.multiview_render:synthetic_multiview_dataset"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,5 +10,5 @@ Import the submodule you need; none of them imports Open3D, matplotlib or OpenCV
   error over time (PNG files of an exact size).
 - `lift3d.viz.overlay`: reprojected skeletons and detections drawn on images and videos.
 
-`lift3d.view.run_view` is what `lift3d view` calls.
+`lift3d.apps.view.run_view` is what `lift3d view` calls.
 """

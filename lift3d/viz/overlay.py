@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
+from lift3d.core.skeleton import Skeleton
 from lift3d.geometry.camera import Camera, project_points, world_to_camera
-from lift3d.skeleton import Skeleton
 from lift3d.viz.scene import PALETTE, side_colors
 
 __all__ = ["draw_skeleton", "draw_reprojection", "overlay_video", "tile_images", "video_writer"]

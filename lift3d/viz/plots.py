@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from lift3d.data.rig import Rig
-from lift3d.fileio import atomic_write
+from lift3d.core.rig import Rig
+from lift3d.io.atomic import atomic_write
 
 __all__ = [
     "reprojection_errors",

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from lift3d.fileio import atomic_write
+from lift3d.errors import RendererUnavailable  # noqa: F401  (re-exported)
 from lift3d.geometry.camera import Camera, project_points, resize_camera, undistort_points, world_to_camera
+from lift3d.io.atomic import atomic_write
 from lift3d.viz.scene import Scene, _plane_basis
 
 __all__ = [
@@ -40,10 +41,6 @@ __all__ = [
 ]
 
 BACKGROUND = (1.0, 1.0, 1.0)
-
-
-class RendererUnavailable(RuntimeError):
-    """Open3D could not open a rendering context (no display, and no working EGL / Mesa)."""
 
 
 def has_display() -> bool:

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from lift3d.data.rig import Rig
-from lift3d.skeleton import Skeleton
+from lift3d.core.rig import Rig
+from lift3d.core.skeleton import Skeleton
 
 __all__ = [
     "PALETTE",

@@ -1,0 +1,325 @@
+"""Triangulate a multi-camera capture: keypoint files + a rig -> filtered 3D files and a summary.
+
+keypoint files -> `lift3d.io.keypoints` readers (t, v, p, j, 2) -> views matched to the rig -> person
+association and tracking (`lift3d.geometry.association`) -> robust triangulation per person in fixed-size
+chunks (`lift3d.geometry.triangulate.triangulate_sequence`) -> gap filling and a temporal filter
+(`lift3d.geometry.temporal`) -> TRC / C3D / CSV / npz writers (`lift3d.io.motion`), plus a per-joint summary.
+Every step is a library call on arrays; this module only wires them and reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from lift3d.core.rig import Rig
+from lift3d.core.skeleton import get_skeleton
+from lift3d.errors import CaptureInputError  # noqa: F401  (re-exported)
+from lift3d.geometry.association import Association, associate, select_tracks, track
+from lift3d.geometry.temporal import fill_gaps, filter_trajectories, parse_filter_spec
+from lift3d.geometry.triangulate import triangulate_sequence
+from lift3d.io.keypoints import match_views, read_keypoints
+from lift3d.io.motion import write_motion
+from lift3d.io.rigs import load_rig
+
+__all__ = [
+    "CaptureInputError", "TriangulationResult", "triangulate_capture", "triangulate_arrays",
+    "format_summary",
+]
+
+_BLOCK = 2048  # frames per block: besides one block, only arrays of the output's size are held
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TriangulationResult:
+    """3D joints of the people of a capture and how they were obtained.
+
+    Attributes:
+        points_3d: (t, P, j, 3) world units of the rig (after gap filling and filtering); NaN = missing.
+        raw_points_3d: (t, P, j, 3) before gap filling and filtering.
+        error_px: (t, P, j) mean reprojection error over the views used, px (NaN = not triangulated).
+        num_views: (t, P, j) views used.
+        filled: (t, P, j) samples filled by gap filling.
+        joint_names: j names.
+        views: v camera names (rig order).
+        frame_ids: (t,) frame numbers.
+        fps: Frame rate, Hz.
+        units: World units ("m" or "mm").
+        outputs: Files written.
+        notes: Warnings from reading (missing frames, skipped files).
+    """
+
+    points_3d: np.ndarray
+    raw_points_3d: np.ndarray
+    error_px: np.ndarray
+    num_views: np.ndarray
+    filled: np.ndarray
+    joint_names: tuple[str, ...]
+    views: tuple[str, ...]
+    frame_ids: np.ndarray
+    fps: float
+    units: str
+    outputs: tuple[Path, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def triangulate_capture(
+    rig: str | os.PathLike | Rig,
+    keypoint_paths: Sequence[str | os.PathLike],
+    *,
+    out: Sequence[str | os.PathLike] = (),
+    format: str | None = "openpose",
+    skeleton: str | None = None,
+    people: int = 1,
+    method: str = "ransac",
+    refine: bool = True,
+    threshold_px: float = 20.0,
+    min_confidence: float = 0.3,
+    filter: str = "butterworth:6",
+    max_gap: int = 10,
+    fps: float | None = None,
+    y_up: bool = False,
+    on_error: str = "skip",
+    progress: bool = True,
+) -> TriangulationResult:
+    """Triangulate the people of a capture and write the 3D files.
+
+    Args:
+        rig: Rig file (TOML, Qualisys, OpenCV) or a `Rig`.
+        keypoint_paths: One folder (OpenPose) or file per camera, or an npz of all cameras.
+        out: Files to write (.trc, .c3d, .csv, .npz); with several people, `_p1`, `_p2`, ... are added to
+            the file names.
+        format: Keypoint format ("openpose", "coco", "dlc", "mediapipe", "npz"; None: guess).
+        skeleton: Skeleton of the keypoints (e.g. "body_25b"); needed for 25-joint OpenPose files.
+        people: How many people to keep (the most complete tracks).
+        method: "ransac" (robust, default), "dlt" or "pose2sim" (Pose2Sim's camera-dropping rule).
+        refine: Polish each point on the distorted reprojection error (robust loss).
+        threshold_px: Inlier threshold of "ransac" / reprojection threshold of "pose2sim", px.
+        min_confidence: Observations below this detector confidence are ignored.
+        filter: "none", "butterworth:CUTOFF[:ORDER]" or "one-euro:MIN_CUTOFF[:BETA]".
+        max_gap: Longest gap (frames) filled by interpolation.
+        fps: Frame rate; default the keypoints' own (required for filtering when they have none).
+        y_up: Write TRC / C3D with Y up (OpenSim) instead of the rig's Z up.
+        on_error: "skip" marks frames of unreadable files missing (noted); "raise" stops.
+        progress: Show progress bars.
+
+    Returns:
+        The result, with the paths written.
+    """
+    try:  # reject a bad spec before reading anything
+        filter_name, _ = parse_filter_spec(filter)
+    except ValueError as err:
+        raise CaptureInputError(str(err)) from None
+    rig = rig if isinstance(rig, Rig) else load_rig(rig)
+    reader_options = {"on_error": on_error} if format == "openpose" else {}
+    skeleton = get_skeleton(skeleton) if skeleton else None
+    kp = read_keypoints(list(keypoint_paths), format=format, skeleton=skeleton, **reader_options)
+    kp, rig = match_views(kp, rig)
+    fps = fps or kp.fps
+    if fps is None and filter_name != "none":
+        raise CaptureInputError("the keypoints carry no frame rate: pass fps (--fps) to filter, or --filter none")
+    return triangulate_arrays(
+        rig, kp.points, kp.confidence, joint_names=tuple(kp.skeleton.joints), fps=fps, frame_ids=kp.frame_ids,
+        out=out, people=people, method=method, refine=refine, threshold_px=threshold_px,
+        min_confidence=min_confidence, filter=filter, max_gap=max_gap, y_up=y_up, progress=progress,
+        notes=kp.notes,
+    )  # fmt: skip
+
+
+def _block(points_2d, confidence, start: int, stop: int, min_confidence: float):
+    """Frames [start, stop) read from the (possibly memory-mapped) arrays; confidences below the threshold -> 0."""
+    uv = np.asarray(points_2d[start:stop])
+    if not np.issubdtype(uv.dtype, np.floating):
+        uv = uv.astype(np.float32)
+    conf = np.asarray(confidence[start:stop])
+    return uv, np.where(conf >= min_confidence, conf, 0.0).astype(uv.dtype)
+
+
+def triangulate_arrays(
+    rig: Rig,
+    points_2d: np.ndarray,
+    confidence: np.ndarray,
+    *,
+    joint_names: Sequence[str],
+    fps: float | None = None,
+    frame_ids: np.ndarray | None = None,
+    out: Sequence[str | os.PathLike] = (),
+    people: int = 1,
+    method: str = "ransac",
+    refine: bool = True,
+    threshold_px: float = 20.0,
+    min_confidence: float = 0.3,
+    filter: str = "butterworth:6",
+    max_gap: int = 10,
+    y_up: bool = False,
+    progress: bool = True,
+    notes: Sequence[str] = (),
+    block_frames: int = _BLOCK,
+) -> TriangulationResult:
+    """Triangulate the people of a capture given as arrays, in fixed-size blocks of frames (flat memory).
+
+    The arrays are read `block_frames` frames at a time, so they may be `np.memmap`s (`np.load(...,
+    mmap_mode="r")`) of captures larger than memory: besides one block, only arrays of the output's size are
+    held (per frame and person slot: the association's 3D points, views and assignment; then the 3D result).
+    Pass 1 associates the detections of each block (`associate`), then identities are tracked over the whole
+    capture and the `people` most complete tracks kept; pass 2 gathers each kept person's detections block by
+    block and triangulates them (`triangulate_sequence`); gap filling, filtering and the writers follow.
+
+    Args:
+        rig: The rig, cameras in the order of the arrays' views.
+        points_2d: (t, v, p, j, 2) detections, distorted px, NaN where missing.
+        confidence: (t, v, p, j) detector confidences, 0 where missing.
+        joint_names: j joint names (the skeleton's order).
+        fps: Frame rate, Hz (required unless `filter` is "none").
+        frame_ids: (t,) frame numbers; default 0, 1, ...
+        out, people, method, refine, threshold_px, min_confidence, filter, max_gap, y_up, progress: As in
+            `triangulate_capture`.
+        notes: Reading notes carried into the result.
+        block_frames: Frames per block.
+
+    Returns:
+        The result, with the paths written.
+    """
+    try:
+        filter_name, _ = parse_filter_spec(filter)
+    except ValueError as err:
+        raise CaptureInputError(str(err)) from None
+    if fps is None and filter_name != "none":
+        raise CaptureInputError("no frame rate: pass fps (--fps) to filter, or --filter none")
+    if points_2d.ndim != 5 or points_2d.shape[-1] != 2:
+        raise CaptureInputError(f"points_2d must have shape (t, v, p, j, 2), got {points_2d.shape}")
+    t, v, p, j = points_2d.shape[:4]
+    if confidence.shape != (t, v, p, j):
+        raise CaptureInputError(f"confidence must have shape {(t, v, p, j)}, got {confidence.shape}")
+    if len(rig.names) != v or len(joint_names) != j:
+        raise CaptureInputError(f"{v} views and {j} joints in the arrays, but {len(rig.names)} rig cameras "
+                                f"and {len(joint_names)} joint names")  # fmt: skip
+    frame_ids = np.arange(t) if frame_ids is None else np.asarray(frame_ids)
+    cameras = rig.cameras
+    scale = 1.0 if rig.units == "m" else 1000.0
+    starts = range(0, t, block_frames)
+
+    # 1. people: associate per block keeping only per-slot results, then link identities over the capture
+    names = ("assignment", "points_3d", "error_px", "num_views")
+    fill = {"assignment": -1, "points_3d": np.nan, "error_px": np.nan, "num_views": 0}
+    parts = []
+    for s in tqdm(starts, desc="associating", unit="block", disable=not progress):
+        part = associate(cameras, *_block(points_2d, confidence, s, s + block_frames, min_confidence),
+                         min_confidence=min_confidence)  # fmt: skip
+        used = np.flatnonzero((part.num_views > 0).any(0))
+        keep = int(used[-1]) + 1 if used.size else 0  # slots never filled in the block are not kept
+        parts.append({name: getattr(part, name)[:, :keep] for name in names})
+    slots = max(1, max(part["assignment"].shape[1] for part in parts))
+    cat = {}
+    for name in names:  # one array of the output's size per field, blocks with fewer slots padded empty
+        first = parts[0][name]
+        cat[name] = np.full((t, slots, *first.shape[2:]), fill[name], first.dtype)
+        for s, part in zip(starts, parts, strict=True):
+            a = part[name]
+            cat[name][s : s + len(a), : a.shape[1]] = a
+    del parts
+    num_views = np.maximum(cat["num_views"], 0)
+    ids = track(cat["points_3d"], max_distance=0.5 * scale, max_gap=max_gap)
+    empty = np.zeros((t, slots, 0))  # the detections are gathered again in pass 2, block by block
+    assoc = Association(assignment=cat["assignment"], points_2d=empty, confidence=empty,
+                        points_3d=cat["points_3d"], error_px=cat["error_px"], num_views=num_views)
+    assignment = select_tracks(assoc, ids, people=people).assignment  # (t, P, v)
+    del cat, assoc
+
+    # 2. triangulation of each kept person, block by block, into arrays of the output's size
+    P = assignment.shape[1]
+    opts = {"threshold_px": threshold_px} if method == "ransac" else {}
+    if method == "pose2sim":
+        opts = {"reprojection_threshold_px": threshold_px, "likelihood_threshold": min_confidence}
+    raw = err = nv = None
+    views = np.arange(v)[None, None, :]
+    for s in tqdm(starts, desc="triangulating", unit="block", disable=not progress):
+        uv, conf = _block(points_2d, confidence, s, s + block_frames, min_confidence)
+        slot = assignment[s : s + block_frames]
+        has, rows, pick = slot >= 0, np.arange(len(slot))[:, None, None], np.maximum(slot, 0)
+        uv_p = np.where(has[..., None, None], uv[rows, views, pick], np.nan)  # (b, P, v, j, 2)
+        conf_p = np.where(has[..., None], conf[rows, views, pick], 0.0)
+        n = len(slot) * P
+        res = triangulate_sequence(cameras, uv_p.reshape(n, v, j, 2), conf_p.reshape(n, v, j), method=method,
+                                   refine=refine, **opts)  # fmt: skip
+        if raw is None:
+            raw = np.full((t, P, j, 3), np.nan, res.points_3d.dtype)
+            err = np.full((t, P, j), np.nan, res.mean_error_px.dtype)
+            nv = np.zeros((t, P, j), res.num_views.dtype)
+        raw[s : s + len(slot)] = res.points_3d.reshape(-1, P, j, 3)
+        err[s : s + len(slot)] = res.mean_error_px.reshape(-1, P, j)
+        nv[s : s + len(slot)] = res.num_views.reshape(-1, P, j)
+
+    # 3. over time
+    filled_points, filled = fill_gaps(raw, max_gap=max_gap)
+    smooth = filter_trajectories(filled_points, filter, fps=fps) if filter_name != "none" else filled_points
+    smooth = np.asarray(smooth)
+    del filled_points
+
+    names = tuple(joint_names)
+    written = []
+    for target in out:
+        target = Path(target)
+        for k in range(P):
+            path = target if P == 1 else target.with_name(f"{target.stem}_p{k + 1}{target.suffix}")
+            written.append(
+                write_motion(
+                    path,
+                    smooth[:, k],
+                    joint_names=names,
+                    fps=fps or 0.0,
+                    units=rig.units,
+                    error=err[:, k],
+                    ncams=nv[:, k],
+                    y_up=y_up,
+                    frame_ids=frame_ids,
+                )
+            )
+    return TriangulationResult(
+        points_3d=smooth,
+        raw_points_3d=raw,
+        error_px=err,
+        num_views=nv,
+        filled=filled,
+        joint_names=names,
+        views=rig.names,
+        frame_ids=frame_ids,
+        fps=float(fps or 0.0),
+        units=rig.units,
+        outputs=tuple(written),
+        notes=tuple(notes),
+    )
+
+
+def format_summary(result: TriangulationResult, person: int = 0) -> str:
+    """The closing table: per joint mean reprojection error, mean cameras used, frames missing / filled.
+
+    Args:
+        result: From `triangulate_capture`.
+        person: Which person slot.
+
+    Returns:
+        A plain-text table.
+    """
+    err, nv = result.error_px[:, person], result.num_views[:, person]
+    missing = ~np.isfinite(result.points_3d[:, person]).all(-1)
+    filled = result.filled[:, person]
+    lines = [f"{'joint':<16}{'error (px)':>11}{'cameras':>9}{'missing':>9}{'filled':>8}"]
+    for k, name in enumerate(result.joint_names):
+        e = err[:, k][np.isfinite(err[:, k])]
+        mean_e = f"{e.mean():.1f}" if len(e) else "-"
+        used = nv[:, k][nv[:, k] > 0]
+        mean_v = f"{used.mean():.2f}" if len(used) else "-"
+        lines.append(
+            f"{name:<16}{mean_e:>11}{mean_v:>9}{int(missing[:, k].sum()):>9}{int(filled[:, k].sum()):>8}"
+        )
+    all_e = err[np.isfinite(err)]
+    mean_e = f"{all_e.mean():.1f}" if len(all_e) else "-"
+    mean_v = f"{nv[nv > 0].mean():.2f}" if (nv > 0).any() else "-"
+    lines.append(f"{'all':<16}{mean_e:>11}{mean_v:>9}{int(missing.sum()):>9}{int(filled.sum()):>8}")
+    return "\n".join(lines)

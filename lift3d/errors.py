@@ -1,0 +1,136 @@
+"""Every error lift3d raises on purpose: one base, `Lift3DError`, and one subclass per area.
+
+A `Lift3DError` is the user's to fix (a malformed file, an option that does not fit the data, a sample that
+cannot be fetched); its message is one line naming the file, frame, camera and field. The `lift3d` command
+prints it as ``lift3d COMMAND: error: MESSAGE`` and exits with status 2; `--debug` shows the traceback.
+Anything else escaping lift3d is a bug.
+
+Each subclass also derives from the built-in exception that callers already expect (`ValueError` for bad
+values, `KeyError` for a failed lookup, `FileNotFoundError` for a missing file, `RuntimeError` for an
+environment that cannot do the job), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Lift3DError",
+    "ConfigError",
+    "RigFileError",
+    "UnknownCameraError",
+    "KeypointFileError",
+    "KeypointFileWarning",
+    "MotionFileError",
+    "H36MFormatError",
+    "DatasetError",
+    "LTDataError",
+    "SampleUnavailableError",
+    "SampleChecksumError",
+    "CaptureInputError",
+    "CalibrationError",
+    "CheckpointError",
+    "LiftInputError",
+    "EvaluationError",
+    "ViewInputError",
+    "RendererUnavailable",
+]
+
+
+class Lift3DError(Exception):
+    """Base of every error a user can cause; the message is one line, fit to show as is."""
+
+
+class ConfigError(Lift3DError, ValueError):
+    """An option or config value that cannot work (out of range, unknown name, wrong type); names the field."""
+
+
+# --- files (lift3d.io) ---------------------------------------------------------------------------------------
+
+
+class RigFileError(Lift3DError, ValueError):
+    """An invalid rig file, or request on a rig; the one-line message names the file, camera and field."""
+
+
+class UnknownCameraError(RigFileError, KeyError):
+    """A camera name the rig does not have (also a `KeyError`, as for any failed lookup by name).
+
+    Attributes:
+        name: The name that was looked up (None when not recorded).
+    """
+
+    def __init__(self, message: str, name: str | None = None):
+        super().__init__(message)
+        self.name = name
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0]) if self.args else ""
+
+
+class KeypointFileError(Lift3DError, ValueError):
+    """An invalid keypoint file; the one-line message names the file, the frame or person and the field."""
+
+
+class KeypointFileWarning(UserWarning):
+    """Data that was read but is incomplete: frames a camera lacks, files skipped with ``on_error="skip"``."""
+
+
+class MotionFileError(Lift3DError, ValueError):
+    """An invalid motion file; the one-line message names the file, the line and the field."""
+
+
+class H36MFormatError(Lift3DError, ValueError):
+    """A Human3.6M file does not have the expected layout; the message names file, entry and field."""
+
+
+# --- data to learn from (lift3d.datasets) --------------------------------------------------------------------
+
+
+class DatasetError(Lift3DError):
+    """A dataset that cannot be read or served as asked."""
+
+
+class LTDataError(DatasetError, FileNotFoundError):
+    """An image of a sample is missing or unreadable; the message names file, subject, action, camera, frame."""
+
+
+class SampleUnavailableError(DatasetError, RuntimeError):
+    """A sample could not be obtained; the message is one line, fit to show a user as is."""
+
+
+class SampleChecksumError(SampleUnavailableError):
+    """The downloaded file does not have the expected sha256 digest."""
+
+
+# --- procedures ----------------------------------------------------------------------------------------------
+
+
+class CaptureInputError(Lift3DError, ValueError):
+    """The capture's files do not fit together (cameras, frame rate); the message says what and where."""
+
+
+class CalibrationError(Lift3DError, ValueError):
+    """Bad calibration input or a failed calibration; the one-line message names the file, camera and field.
+
+    Raised for: a malformed board spec (including square sizes in the wrong units), no board found in any
+    image of a camera, too few usable views, cameras that share no board views, and an optimisation that
+    diverged.
+    """
+
+
+class CheckpointError(Lift3DError, ValueError):
+    """A checkpoint that cannot be used: missing files, another model's weights, a config mismatch."""
+
+
+class LiftInputError(Lift3DError, ValueError):
+    """Keypoints or options that cannot be lifted; the message names the input and the field."""
+
+
+class EvaluationError(Lift3DError, ValueError):
+    """Predictions and ground truth do not fit together; the message says what and where."""
+
+
+class ViewInputError(Lift3DError, ValueError):
+    """A request the files cannot answer (no file, a frame number they do not have); names the file."""
+
+
+class RendererUnavailable(Lift3DError, RuntimeError):
+    """Open3D could not open a rendering context (no display, and no working EGL / Mesa)."""

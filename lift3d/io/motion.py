@@ -1,0 +1,537 @@
+"""Write 3D joint trajectories (TRC, C3D, CSV, npz) and read them back (`read_motion`).
+
+`write_motion` takes ``points`` (t, j, 3) in the rig's units (m or mm), the joint names and the frame rate,
+plus optional per-joint diagnostics of shape (t, j): the reprojection ``error`` (px), the number of cameras
+used ``ncams`` and a ``score``. Missing joints are NaN. Every file is written atomically (a temporary file in
+the same folder, then ``os.replace``): a failed write leaves any previous file intact.
+
+- TRC (OpenSim / Pose2Sim): header ``PathFileType 4 (X/Y/Z) <name>``, then ``DataRate CameraRate NumFrames
+  NumMarkers Units OrigDataRate OrigDataStartFrame OrigNumFrames`` and their values, the marker-name row
+  (``Frame#``, ``Time``, each name followed by two empty cells), the ``X1 Y1 Z1 ...`` row, then one
+  tab-separated row per frame. Missing values are empty fields (what Pose2Sim writes and OpenSim reads as
+  NaN). Diagnostics are not stored (TRC has no place for them).
+- C3D (via ezc3d): ``POINT:LABELS``, ``POINT:RATE``, ``POINT:UNITS``; missing points are NaN with residual
+  -1. The reprojection error is stored as the C3D residual, in px, which C3D quantises to 256 steps:
+  ``POINT:SCALE`` is set to ``-max(error) / 255``, so the error comes back to within half that step.
+  ``ncams`` and ``score`` are not stored. ``POINT:X_SCREEN`` / ``Y_SCREEN`` record the vertical axis.
+- CSV: header ``frame, time_s``, then for each joint ``<joint>_x_<u>, <joint>_y_<u>, <joint>_z_<u>``
+  (u = m or mm) and, when given, ``<joint>_error_px, <joint>_ncams, <joint>_score``; missing values empty.
+- npz: ``points``, ``joint_names``, ``fps``, ``units``, ``frame_ids``, ``y_up`` and the diagnostics given.
+
+Axes: lift3d's world is the rig's (Z-up for Pose2Sim / Qualisys data). ``y_up=True`` writes Y-up coordinates
+the way Pose2Sim does for OpenSim, the cyclic rotation (x, y, z) -> (y, z, x) (`zup_to_yup`; a proper
+rotation, so handedness is kept). `read_motion` returns coordinates as stored, with ``y_up`` when the file
+records it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from lift3d.errors import MotionFileError  # noqa: F401  (re-exported)
+from lift3d.io.atomic import atomic_write
+
+__all__ = ["Motion", "MotionFileError", "write_motion", "read_motion", "zup_to_yup", "yup_to_zup"]
+__all__ += ["read_trc", "read_c3d", "read_motion_csv", "read_motion_npz"]
+
+PathLike = str | os.PathLike[str]
+_UNITS = {"m": 1.0, "mm": 1e-3}
+_DIAGNOSTICS = ("error", "ncams", "score")
+
+
+def zup_to_yup(points: ArrayLike) -> np.ndarray:
+    """Z-up to Y-up axes as Pose2Sim writes TRC for OpenSim: (x, y, z) -> (y, z, x).
+
+    Args:
+        points: (..., 3) coordinates.
+
+    Returns:
+        (..., 3) float64 coordinates; `yup_to_zup` is the inverse.
+    """
+    return np.asarray(points, dtype=np.float64)[..., [1, 2, 0]]
+
+
+def yup_to_zup(points: ArrayLike) -> np.ndarray:
+    """Inverse of `zup_to_yup`: (x, y, z) -> (z, x, y)."""
+    return np.asarray(points, dtype=np.float64)[..., [2, 0, 1]]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Motion:
+    """3D joint trajectories as read from a file.
+
+    Attributes:
+        points: (t, j, 3) float64 coordinates in `units`, axes as stored; NaN where missing.
+        joint_names: j names.
+        fps: Frame rate (Hz).
+        units: "m" or "mm".
+        frame_ids: (t,) int64 frame numbers.
+        time: (t,) seconds, as stored (TRC, CSV) or frame_ids / fps.
+        error: (t, j) reprojection error (px), NaN where missing, or None if the file has none.
+        ncams: (t, j) number of cameras used (float, NaN where missing), or None.
+        score: (t, j) score, or None.
+        y_up: True / False when the file records its vertical axis (npz, C3D), else None.
+        source: The file read.
+    """
+
+    points: np.ndarray
+    joint_names: tuple[str, ...]
+    fps: float
+    units: str
+    frame_ids: np.ndarray
+    time: np.ndarray
+    error: np.ndarray | None = None
+    ncams: np.ndarray | None = None
+    score: np.ndarray | None = None
+    y_up: bool | None = None
+    source: str = ""
+
+    @property
+    def num_frames(self) -> int:
+        """t: number of frames."""
+        return self.points.shape[0]
+
+    def to_units(self, units: str) -> Motion:
+        """The same motion with `points` in "m" or "mm"."""
+        return dataclasses.replace(
+            self, points=self.points * (_UNITS[self.units] / _UNITS[units]), units=units
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Data:
+    """Validated writer input, converted to the file's units and axes."""
+
+    points: np.ndarray
+    names: tuple[str, ...]
+    fps: float
+    units: str
+    frames: np.ndarray
+    diag: dict[str, np.ndarray]
+    y_up: bool
+
+    @property
+    def time(self) -> np.ndarray:
+        return self.frames / self.fps
+
+
+def _prepare(points, joint_names, fps, units, error, ncams, score, y_up, frame_ids, file_units) -> _Data:
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 3 or pts.shape[-1] != 3:
+        raise ValueError(f"points must have shape (t, j, 3), got {pts.shape}")
+    t, j = pts.shape[:2]
+    names = tuple(str(n) for n in joint_names)
+    if len(names) != j or len(set(names)) != j:
+        raise ValueError(f"need {j} unique joint names, got {names}")
+    bad = [n for n in names if not n or re.search(r"[\t\n\r,]", n)]
+    if bad:
+        raise ValueError(f"joint names must be non-empty without tabs, commas or newlines: {bad}")
+    if not (np.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be positive, got {fps}")
+    file_units = units if file_units is None else file_units
+    for u in (units, file_units):
+        if u not in _UNITS:
+            raise ValueError(f"units must be 'm' or 'mm', got {u!r}")
+    frames = np.arange(t, dtype=np.int64) if frame_ids is None else np.asarray(frame_ids).astype(np.int64)
+    if frames.shape != (t,) or (t > 1 and not np.all(np.diff(frames) > 0)):
+        raise ValueError(f"frame_ids must be {t} increasing integers")
+    diag = {}
+    for key, value in zip(_DIAGNOSTICS, (error, ncams, score), strict=True):
+        if value is not None:
+            arr = np.asarray(value, dtype=np.float64)
+            if arr.shape != (t, j):
+                raise ValueError(f"{key} must have shape ({t}, {j}), got {arr.shape}")
+            diag[key] = np.where(np.isfinite(arr), arr, np.nan)
+    pts = np.where(np.isfinite(pts).all(axis=-1, keepdims=True), pts, np.nan) * (
+        _UNITS[units] / _UNITS[file_units]
+    )
+    return _Data(zup_to_yup(pts) if y_up else pts, names, float(fps), file_units, frames, diag, bool(y_up))
+
+
+def _rows(
+    columns: Sequence[np.ndarray], formats: Sequence[str], sep: str, chunk: int = 4096
+) -> Iterator[str]:
+    """Text of `chunk` rows at a time; columns (t,) or (t, k) get one format each; NaN and inf -> ''."""
+    blocks = [np.asarray(c, dtype=np.float64).reshape(len(c), -1) for c in columns]
+    fmt = sep.join(f for f, b in zip(formats, blocks, strict=True) for _ in range(b.shape[1])) + "\n"
+    for start in range(0, len(blocks[0]), chunk):
+        table = np.concatenate([b[start : start + chunk] for b in blocks], axis=1)
+        table = np.where(np.isfinite(table), table, np.nan).tolist()
+        yield "".join(fmt % tuple(row) for row in table).replace("nan", "")  # %f/%g/%d numbers hold no "nan"
+
+
+def _coord_format(units: str) -> str:
+    return "%.6f" if units == "m" else "%.3f"  # 1 micrometre either way
+
+
+def _number(text: str, what: str, fail) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise fail(f"{what}: not a number: {text!r}") from None
+
+
+def _parse_table(lines: list[tuple[int, str]], width: int, sep: str, path) -> np.ndarray:
+    """(n, width) float64 from (line number, line) pairs; empty fields are NaN; errors name the line."""
+    if not lines:
+        return np.zeros((0, width))
+    text = "\n".join(line for _, line in lines)
+    d = re.escape(sep)
+    text = re.sub(rf"^(?={d})", "nan", re.sub(rf"{d}(?={d}|$)", sep + "nan", text, flags=re.M), flags=re.M)
+    try:  # fast path: numpy's C parser once empty fields read "nan"
+        table = np.loadtxt(io.StringIO(text), delimiter=sep, ndmin=2)
+        if table.shape == (len(lines), width):
+            return table
+    except ValueError:
+        pass
+    rows = []  # slow path: ragged rows (missing trailing fields) or an error to locate
+    for number, line in lines:
+        fields = [f.strip() or "nan" for f in line.split(sep)]
+        if len(fields) > width and any(f != "nan" for f in fields[width:]):
+            raise MotionFileError(f"{path}: line {number}: {len(fields)} fields, expected {width}")
+        for k, field in enumerate(fields[:width]):
+            try:
+                float(field)
+            except ValueError:
+                raise MotionFileError(
+                    f"{path}: line {number}, column {k + 1}: not a number: {field!r}"
+                ) from None
+        rows.append((fields + ["nan"] * width)[:width])
+    return np.array(rows, dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------------------------- TRC
+
+
+def _write_trc(path: PathLike, data: _Data) -> Path:
+    """Write a TRC file (see the module docstring)."""
+    t, j = data.points.shape[:2]
+    rate, start = f"{data.fps:.10g}", int(data.frames[0]) if t else 0
+    head = [
+        f"PathFileType\t4\t(X/Y/Z)\t{Path(path).name}",
+        "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
+        "\t".join(map(str, [rate, rate, t, j, data.units, rate, start, t])),
+        "Frame#\tTime\t" + "\t\t\t".join(data.names) + "\t\t",
+        "\t\t" + "\t".join(f"X{i}\tY{i}\tZ{i}" for i in range(1, j + 1)),
+    ]
+    columns = [data.frames, data.time, data.points.reshape(t, 3 * j)]
+    with atomic_write(path, newline="\n") as f:
+        f.write("\n".join(head) + "\n")
+        f.writelines(_rows(columns, ["%d", "%.6f", _coord_format(data.units)], "\t"))
+    return Path(path)
+
+
+def read_trc(path: PathLike) -> Motion:
+    """Read a TRC file (OpenSim's layout: 5 header lines, then tab-separated frames; empty fields are NaN).
+
+    Raises:
+        MotionFileError: Naming the file, the line and the field.
+    """
+    path = Path(path)
+    fail = lambda msg: MotionFileError(f"{path}: {msg}")  # noqa: E731
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise fail(f"cannot read ({e})") from None
+    if len(lines) < 5 or not lines[0].startswith("PathFileType"):
+        raise fail("line 1: not a TRC file (expected 'PathFileType')")
+    keys, values = lines[1].split("\t"), lines[2].split("\t")
+    header = {k.strip(): v.strip() for k, v in zip(keys, values, strict=False)}
+    for key in ("DataRate", "NumFrames", "NumMarkers", "Units"):
+        if key not in header:
+            raise fail(f"line 2-3: field {key!r} missing")
+    units = header["Units"]
+    if units not in _UNITS:
+        raise fail(f"line 3: field 'Units': expected 'm' or 'mm', got {units!r}")
+    names = tuple(n.strip() for n in lines[3].split("\t")[2:] if n.strip())
+    n_markers = int(_number(header["NumMarkers"], "field 'NumMarkers'", fail))
+    if len(names) != n_markers:
+        raise fail(f"line 4: {len(names)} marker names, field 'NumMarkers' says {n_markers}")
+    data_lines = [(k, ln) for k, ln in enumerate(lines[5:], start=6) if ln.strip()]
+    table = _parse_table(data_lines, 2 + 3 * n_markers, "\t", path)
+    n_frames = int(_number(header["NumFrames"], "field 'NumFrames'", fail))
+    if len(table) != n_frames:
+        raise fail(f"{len(table)} data lines, field 'NumFrames' says {n_frames}")
+    fps = _number(header["DataRate"], "field 'DataRate'", fail)
+    frames = table[:, 0]
+    if not np.all(np.isfinite(frames)):
+        raise fail("column 'Frame#': empty field")
+    return Motion(
+        points=table[:, 2:].reshape(n_frames, n_markers, 3), joint_names=names, fps=fps, units=units,
+        frame_ids=frames.astype(np.int64), time=table[:, 1], source=str(path),
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------- C3D
+
+
+def _write_c3d(path: PathLike, data: _Data) -> Path:
+    """Write a C3D file with ezc3d (see the module docstring)."""
+    import ezc3d
+
+    t, j = data.points.shape[:2]
+    if t > 1 and not np.all(np.diff(data.frames) == 1):
+        raise ValueError("C3D needs consecutive frame_ids")
+    c3d = ezc3d.c3d()
+    point = c3d["parameters"]["POINT"]
+    point["RATE"]["value"] = [data.fps]
+    point["LABELS"]["value"] = list(data.names)
+    point["UNITS"]["value"] = [data.units]
+    valid = np.isfinite(data.points).all(axis=-1)  # (t, j)
+    residual = np.zeros((t, j))
+    if "error" in data.diag:
+        err = data.diag["error"]
+        finite = err[np.isfinite(err) & valid]
+        step = max(float(finite.max()) / 255.0, 1e-6) if finite.size else 1.0
+        point["SCALE"]["value"] = [-step]
+        # C3D stores floor(residual / step) in one byte: add half a step to round, clip to the byte's range
+        residual = np.where(np.isfinite(err), np.clip(err + 0.5 * step, 0.0, 255.0 * step), 0.0)
+        c3d.add_parameter("LIFT3D", "RESIDUAL_UNITS", ["px"])
+    residual = np.where(valid, residual, -1.0)
+    xyz1 = np.ones((4, j, t))
+    xyz1[:3] = np.where(valid[..., None], data.points, 0.0).transpose(2, 1, 0)
+    c3d["data"]["points"] = xyz1
+    c3d["data"]["meta_points"]["residuals"] = residual.T[None]
+    c3d["data"]["meta_points"]["camera_masks"] = np.zeros((7, j, t), dtype=bool)
+    c3d.add_parameter("POINT", "X_SCREEN", ["+X"])
+    c3d.add_parameter("POINT", "Y_SCREEN", ["+Y" if data.y_up else "+Z"])
+    c3d["header"]["points"]["first_frame"] = int(data.frames[0]) if t else 0
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.c3d", dir=path.parent)
+    os.close(fd)
+    try:
+        c3d.write(tmp)  # ezc3d writes to a path itself: write beside the target, then rename
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_c3d(path: PathLike) -> Motion:
+    """Read the points of a C3D file with ezc3d (residual < 0 means missing).
+
+    Raises:
+        MotionFileError: Naming the file and the parameter.
+    """
+    import ezc3d
+
+    path = Path(path)
+    if not path.is_file():
+        raise MotionFileError(f"{path}: no such file")
+    try:
+        c3d = ezc3d.c3d(str(path))
+    except Exception as e:  # ezc3d raises RuntimeError / IOError subclasses on malformed files
+        raise MotionFileError(f"{path}: cannot read C3D ({e})") from None
+    params = c3d["parameters"]
+    point = params["POINT"]
+    units = str(point["UNITS"]["value"][0]).strip() if len(point["UNITS"]["value"]) else "mm"
+    if units not in _UNITS:
+        raise MotionFileError(f"{path}: parameter 'POINT:UNITS': expected 'm' or 'mm', got {units!r}")
+    xyz = np.asarray(c3d["data"]["points"], dtype=np.float64)[:3].transpose(2, 1, 0)  # (t, j, 3)
+    residual = np.asarray(c3d["data"]["meta_points"]["residuals"], dtype=np.float64)[0].T  # (t, j)
+    valid = np.isfinite(xyz).all(axis=-1) & (residual >= 0)
+    fps = float(np.asarray(point["RATE"]["value"]).ravel()[0])
+    frames = c3d["header"]["points"]["first_frame"] + np.arange(len(xyz), dtype=np.int64)
+    error = None
+    if "LIFT3D" in params and "RESIDUAL_UNITS" in params["LIFT3D"]:  # written by lift3d: residual = error px
+        error = np.where(valid, residual, np.nan)  # (a valid point written without an error reads 0)
+    screen = point["Y_SCREEN"]["value"][0] if "Y_SCREEN" in point else None
+    names = tuple(str(n).strip() for n in point["LABELS"]["value"])
+    return Motion(
+        points=np.where(valid[..., None], xyz, np.nan), joint_names=names, fps=fps,
+        units=units, frame_ids=frames, time=frames / fps, error=error,
+        y_up={"+Y": True, "+Z": False}.get(screen), source=str(path),
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------- CSV
+
+_DIAG_SUFFIX = {"error": "error_px", "ncams": "ncams", "score": "score"}
+_DIAG_FORMAT = {"error": "%.4f", "ncams": "%.0f", "score": "%.6g"}
+
+
+def _write_motion_csv(path: PathLike, data: _Data) -> Path:
+    """Write a CSV file, one row a frame (see the module docstring)."""
+    t, j = data.points.shape[:2]
+    keys = [k for k in _DIAGNOSTICS if k in data.diag]
+    per_joint = [data.points[..., 0], data.points[..., 1], data.points[..., 2]] + [data.diag[k] for k in keys]
+    block = np.stack(per_joint, axis=-1).reshape(t, j * len(per_joint))  # joint-major: x y z [diag] per joint
+    header = ["frame", "time_s"]
+    suffixes = [f"x_{data.units}", f"y_{data.units}", f"z_{data.units}"] + [_DIAG_SUFFIX[k] for k in keys]
+    header += [f"{n}_{s}" for n in data.names for s in suffixes]
+    formats = ([_coord_format(data.units)] * 3 + [_DIAG_FORMAT[k] for k in keys]) * j
+    columns = [data.frames, data.time] + [block[:, i] for i in range(block.shape[1])]
+    with atomic_write(path, newline="") as f:
+        csv.writer(f, lineterminator="\n").writerow(header)
+        f.writelines(_rows(columns, ["%d", "%.9f", *formats], ","))
+    return Path(path)
+
+
+def read_motion_csv(path: PathLike, *, fps: float | None = None) -> Motion:
+    """Read a CSV written by `write_motion` (columns found by their suffixes).
+
+    Args:
+        path: The file.
+        fps: Frame rate; default: from the ``time_s`` column (1 / median step).
+
+    Raises:
+        MotionFileError: Naming the file, the line or the column.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MotionFileError(f"{path}: cannot read ({e})") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header or header[:2] != ["frame", "time_s"]:
+        raise MotionFileError(f"{path}: line 1: expected columns 'frame', 'time_s', ...")
+    units = {m.group(1) for h in header if (m := re.search(r"_[xyz]_(m|mm)$", h))}
+    if len(units) != 1:
+        raise MotionFileError(
+            f"{path}: line 1: coordinate columns need one unit suffix _m or _mm, got {units}"
+        )
+    (u,) = units
+    names = list(dict.fromkeys(h[: -len(f"_x_{u}")] for h in header if h.endswith(f"_x_{u}")))
+    col = {h: i for i, h in enumerate(header)}
+    lines = text.splitlines()[1:]
+    table = _parse_table(
+        [(k, ln) for k, ln in enumerate(lines, start=2) if ln.strip()], len(header), ",", path
+    )
+    pick = lambda suffix: np.stack([table[:, col[f"{n}_{suffix}"]] for n in names], axis=1)  # noqa: E731
+    try:
+        points = np.stack([pick(f"{a}_{u}") for a in "xyz"], axis=-1)
+        diag = {k: pick(s) if f"{names[0]}_{s}" in col else None for k, s in _DIAG_SUFFIX.items()}
+    except KeyError as e:
+        raise MotionFileError(f"{path}: line 1: column {e.args[0]!r} missing") from None
+    time = table[:, 1]
+    if fps is None:  # from the span of frames and times, to 6 significant digits (times have 9 decimals)
+        span = time[-1] - time[0] if len(time) > 1 else np.nan
+        if not np.isfinite(span) or span <= 0:
+            raise MotionFileError(f"{path}: column 'time_s': cannot infer the frame rate; pass fps=")
+        fps = float(f"{(table[-1, 0] - table[0, 0]) / span:.6g}")
+    frames = table[:, 0].astype(np.int64)
+    return Motion(points, tuple(names), fps, u, frames, time, source=str(path), **diag)
+
+
+# ------------------------------------------------------------------------------------------------- npz
+
+
+def _write_motion_npz(path: PathLike, data: _Data) -> Path:
+    """Write an npz file (see the module docstring)."""
+    with atomic_write(path, "wb") as f:
+        np.savez(  # uncompressed: trajectories hardly compress, and compression is slow
+            f, points=data.points, joint_names=np.array(data.names), fps=np.array(data.fps),
+            units=np.array(data.units), frame_ids=data.frames, y_up=np.array(data.y_up), **data.diag,
+        )  # fmt: skip
+    return Path(path)
+
+
+def read_motion_npz(path: PathLike) -> Motion:
+    """Read an npz written by `write_motion`.
+
+    Raises:
+        MotionFileError: Naming the file and the array.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise MotionFileError(f"{path}: cannot read npz ({e})") from None
+    missing = [k for k in ("points", "joint_names", "fps", "units") if k not in arrays]
+    if missing:
+        raise MotionFileError(f"{path}: array(s) {missing} missing")
+    points = np.asarray(arrays["points"], dtype=np.float64)
+    if points.ndim != 3 or points.shape[-1] != 3 or len(arrays["joint_names"]) != points.shape[1]:
+        raise MotionFileError(f"{path}: array 'points' {points.shape} does not match 'joint_names'")
+    fps, units = float(arrays["fps"]), str(arrays["units"])
+    frames = np.asarray(arrays.get("frame_ids", np.arange(len(points))), dtype=np.int64)
+    return Motion(
+        points=points, joint_names=tuple(str(n) for n in arrays["joint_names"]), fps=fps, units=units,
+        frame_ids=frames, time=frames / fps, y_up=bool(arrays["y_up"]) if "y_up" in arrays else None,
+        source=str(path), **{k: np.asarray(arrays[k], dtype=np.float64) if k in arrays else None
+                             for k in _DIAGNOSTICS},
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------- dispatch
+
+_WRITERS = {".trc": _write_trc, ".c3d": _write_c3d, ".csv": _write_motion_csv, ".npz": _write_motion_npz}
+_READERS = {".trc": read_trc, ".c3d": read_c3d, ".csv": read_motion_csv, ".npz": read_motion_npz}
+
+
+def write_motion(
+    path: PathLike,
+    points: ArrayLike,
+    *,
+    joint_names: Sequence[str],
+    fps: float,
+    units: str = "m",
+    error: ArrayLike | None = None,
+    ncams: ArrayLike | None = None,
+    score: ArrayLike | None = None,
+    y_up: bool = False,
+    frame_ids: ArrayLike | None = None,
+    file_units: str | None = None,
+) -> Path:
+    """Write 3D joints to ``.trc``, ``.c3d``, ``.csv`` or ``.npz`` (chosen by the extension), atomically.
+
+    Args:
+        path: Destination; its folder is created if missing.
+        points: (t, j, 3) coordinates in `units` (the rig's), world axes; NaN where missing.
+        joint_names: j unique names (no tabs, commas or newlines).
+        fps: Frame rate (Hz); time = frame_ids / fps.
+        units: Units of `points`: "m" or "mm".
+        error: (t, j) reprojection error (px), optional (TRC: not stored; C3D: quantised residual).
+        ncams: (t, j) number of cameras used, optional (CSV, npz).
+        score: (t, j) score, optional (CSV, npz).
+        y_up: Write Y-up axes, (x, y, z) -> (y, z, x) as Pose2Sim does for OpenSim (see `zup_to_yup`).
+        frame_ids: (t,) increasing frame numbers; default 0..t-1 (C3D needs them consecutive).
+        file_units: Units in the file ("m" or "mm"); default `units`. OpenSim reads both from a TRC's header.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: For inconsistent shapes, names, units, or an unknown extension.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in _WRITERS:
+        raise ValueError(f"{path}: unknown motion format {suffix!r}; use one of {', '.join(_WRITERS)}")
+    data = _prepare(points, joint_names, fps, units, error, ncams, score, y_up, frame_ids, file_units)
+    return _WRITERS[suffix](path, data)
+
+
+def read_motion(path: PathLike, **kwargs: Any) -> Motion:
+    """Read 3D joints from ``.trc``, ``.c3d``, ``.csv`` or ``.npz`` (chosen by the extension).
+
+    Args:
+        path: The file.
+        **kwargs: Reader options (``fps`` for CSV).
+
+    Returns:
+        `Motion`, coordinates as stored (see ``Motion.y_up``; `yup_to_zup` converts back).
+
+    Raises:
+        MotionFileError: For a malformed file, naming the file, the line and the field.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in _READERS:
+        raise MotionFileError(f"{path}: unknown motion format {suffix!r}; use one of {', '.join(_READERS)}")
+    return _READERS[suffix](path, **kwargs)

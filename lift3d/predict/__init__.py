@@ -1,0 +1,1 @@
+"""Inference with trained models: the residual MLP lifter (one view to 3D)."""
