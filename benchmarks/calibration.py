@@ -32,6 +32,7 @@ from scipy.spatial.transform import Rotation
 
 from lift3d.calibration.extrinsics import initial_rig, view_poses, world_from_camera
 from lift3d.calibration.solvers.bundle import bundle_adjust
+from lift3d.geometry.transforms import align_similarity, apply_similarity
 from lift3d.io.boards import Board
 from lift3d.synthetic import boards as sb
 
@@ -68,13 +69,9 @@ def pose_errors(cameras, truth) -> tuple[float, float]:
     R, t = np.asarray(cameras.R), np.asarray(cameras.t)
     Rg, tg = np.asarray(truth.R), np.asarray(truth.t)
     C, Cg = -np.einsum("vji,vj->vi", R, t), -np.einsum("vji,vj->vi", Rg, tg)
-    mu, mug = C.mean(0), Cg.mean(0)
-    U, S, Vt = np.linalg.svd((Cg - mug).T @ (C - mu))
-    d = np.sign(np.linalg.det(U @ Vt))
-    A = U @ np.diag([1, 1, d]) @ Vt  # C aligned = s A (C - mu) + mug
-    s = np.sum(S * [1, 1, d]) / np.sum((C - mu) ** 2)
-    C_al = s * (C - mu) @ A.T + mug
-    R_al = R @ A.T
+    sim = align_similarity(C, Cg, xp=np)  # C aligned = s A (C - mu) + mug
+    C_al = apply_similarity(sim, C, xp=np)
+    R_al = R @ sim.rotation.T
     rot = np.rad2deg(Rotation.from_matrix(R_al @ np.swapaxes(Rg, 1, 2)).magnitude())
     return float(rot.max()), float(1000 * np.linalg.norm(C_al - Cg, axis=1).max())
 

@@ -35,8 +35,9 @@ import numpy as np
 from benchmarks.machine import machine_info
 from lift3d.apps.refine import run_refine
 from lift3d.calibration import refine as rf
+from lift3d.core.keypoints import match_views
 from lift3d.geometry.camera import project_points
-from lift3d.io.keypoints import match_views, read_keypoints
+from lift3d.io.keypoints import read_keypoints
 from lift3d.io.rigs import load_rig
 
 OPTIONS = (
@@ -133,7 +134,7 @@ def main() -> None:
 
     print("\n## 4. synthetic: projected through Qualisys + 2 px noise (errors vs Qualisys, similarity-aligned)")
     people_uv, people_cf = rf._associate(rig.cameras, uv, np.where(conf >= 0.3, conf, 0.0), 1, 50.0, 0.3, 0.5)
-    from lift3d.geometry.triangulate import triangulate_dlt
+    from lift3d.geometry.triangulation import triangulate_dlt
 
     X = np.asarray(triangulate_dlt(rig.cameras, people_uv, people_cf)[0], np.float64)[:, 0]
     ok = (people_cf[:, 0] > 0) & np.isfinite(X).all(-1)[:, None, :]

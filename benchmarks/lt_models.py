@@ -28,7 +28,9 @@ import numpy as np
 from flax import nnx
 from machine import machine_info  # sibling module: benchmarks/ is on sys.path when run as a script
 
-from lift3d.train.lt_trainer import LTConfig, _predict, load_config, make_model
+from lift3d.train.lt_config import LTConfig
+from lift3d.train.lt_eval import forward
+from lift3d.train.lt_trainer import load_config, make_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +90,7 @@ def measure(config: LTConfig, *, image_size: int | None = None, views: int = 4, 
     centers = np.broadcast_to(center, (batch, 3)).astype(np.float32)
     args = (params, stats, images, proj, mask, centers)
     t = time.perf_counter()
-    compiled = _predict.lower(graphdef, *args).compile()
+    compiled = forward.lower(graphdef, *args).compile()
     compile_s = time.perf_counter() - t
     jax.block_until_ready(compiled(*args))
     best = float("inf")

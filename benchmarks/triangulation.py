@@ -39,8 +39,7 @@ import numpy as np
 from machine import machine_info  # sibling module: benchmarks/ is on sys.path when run as a script
 
 from lift3d.geometry.camera import Camera, project_points, stack_cameras
-from lift3d.geometry.triangulate import triangulate_dlt, triangulate_ransac
-from lift3d.geometry.triangulate_fast import make_triangulator, newton_steps_for
+from lift3d.geometry.triangulation import make_triangulator, newton_steps_for, triangulate_dlt, triangulate_ransac
 
 
 def make_rig(rng: np.random.Generator, v: int, radius=(3.0, 5.0), distortion: bool = True) -> Camera:

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from lift3d.eval.h36m_eval import save_predictions
-from lift3d.geometry.triangulate import triangulate_sequence
+from lift3d.geometry.triangulation import triangulate_sequence
 from lift3d.synthetic import twin as synthetic
 
 

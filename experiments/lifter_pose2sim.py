@@ -31,8 +31,8 @@ def main(argv=None) -> dict:
     """Run the comparison and print a markdown table; returns the numbers."""
     from lift3d.core.skeleton import H36M_17, map_to_h36m
     from lift3d.eval import metrics
-    from lift3d.geometry.triangulate import reprojection_error, triangulate_dlt
-    from lift3d.io.keypoints import read_openpose
+    from lift3d.geometry.triangulation import reprojection_error, triangulate_dlt
+    from lift3d.io.keypoints_openpose import read_openpose
     from lift3d.io.rigs import load_rig
     from lift3d.predict.lifter import lift_keypoints, load_lifter
 

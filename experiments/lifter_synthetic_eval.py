@@ -25,7 +25,7 @@ def main(argv=None) -> dict:
     import jax
 
     from lift3d.predict.lifter import lift_rays, load_lifter
-    from lift3d.train.lifter_trainer import LifterConfig, _load_data, evaluate, load_config
+    from lift3d.train.lifter_trainer import LifterConfig, evaluate, load_config, load_data
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="lifter folder (default: the shipped one)")
@@ -41,7 +41,7 @@ def main(argv=None) -> dict:
         stored = {k: tuple(v) if isinstance(v, list) else v for k, v in lifter.meta["config"].items() if k in fields}
         config = LifterConfig(**stored)
     t0 = time.perf_counter()
-    _, test = _load_data(config)
+    _, test = load_data(config)
     print(f"checkpoint {lifter.path}; {len(test)} test samples (every {config.test_every}th frame x 4 cameras)")
     rng = np.random.default_rng(0)
     focal = 1145.0  # H36M cameras' ~fx, px: converts pixel noise to ray units

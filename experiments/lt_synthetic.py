@@ -32,7 +32,7 @@ and 4 both divide them), the paper's 384 x 384.
 
 import dataclasses
 
-from lift3d.train.lt_trainer import LTConfig
+from lift3d.train.lt_config import LTConfig
 
 _CPU_BACKBONE = dict(depth=18, width=16, num_stages=3, deconv_channels=64, num_deconv=2, confidence_width=32)
 _TINY_BACKBONE = dict(depth=10, width=8, num_stages=1, deconv_channels=8, num_deconv=0, confidence_width=8)

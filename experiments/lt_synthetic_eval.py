@@ -36,7 +36,8 @@ _CONFIG_FILE = Path(__file__).with_name("lt_synthetic.py")
 def _load(run: Path, variant: str):
     from flax import nnx
 
-    from lift3d.train.lt_trainer import load_config, load_model
+    from lift3d.train.lt_eval import load_model
+    from lift3d.train.lt_trainer import load_config
 
     model, meta = load_model(run / "model")
     config = load_config(f"{_CONFIG_FILE}:{variant}")
@@ -52,8 +53,8 @@ def keypoints_baseline(weights, dataset, config, *, ransac_px: float) -> dict[st
     import jax
 
     from lift3d.geometry.camera import camera_from_projection
-    from lift3d.geometry.triangulate import triangulate_dlt, triangulate_ransac
-    from lift3d.train.lt_trainer import predict_keypoints_2d, score_predictions
+    from lift3d.geometry.triangulation import triangulate_dlt, triangulate_ransac
+    from lift3d.train.lt_eval import predict_keypoints_2d, score_predictions
 
     out = {k: [] for k in ("ransac", "dlt", "gt", "valid", "occluded", "px")}
     for batch in dataset.iterate(jax.random.key(config.data_seed), config.eval_batch_size, train=False):
@@ -82,7 +83,8 @@ def keypoints_baseline(weights, dataset, config, *, ransac_px: float) -> dict[st
 
 def main(argv=None) -> dict:
     """Print the markdown table; returns {row: scalars}."""
-    from lift3d.train.lt_trainer import evaluate, make_dataset
+    from lift3d.train.lt_eval import evaluate
+    from lift3d.train.lt_trainer import make_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding the three run folders")

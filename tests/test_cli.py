@@ -150,3 +150,109 @@ def test_cli_keeps_compiled_programs_in_the_cache_unless_turned_off(monkeypatch,
         assert jax.config.jax_compilation_cache_dir == str(tmp_path / "jax")
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
+
+
+# --- the parser is built from the apps' Config dataclasses --------------------------------------------------
+
+
+def _subparser(parser, words):
+    for word in words:
+        parser = parser._subparsers._group_actions[0].choices[word]
+    return parser
+
+
+def test_every_command_is_an_app_whose_config_fields_all_have_help_and_an_option():
+    import dataclasses
+
+    from lift3d.cli import COMMANDS, load_app
+
+    parser = build_parser()
+    for command in COMMANDS:
+        module, config = load_app(command)
+        assert callable(module.run) and dataclasses.is_dataclass(config), command.words
+        assert config.__dataclass_params__.frozen, command.words
+        dests = {a.dest for a in _subparser(parser, command.words)._actions}
+        for field in dataclasses.fields(config):
+            assert field.metadata.get("help"), f"{config.__name__}.{field.name} has no help"
+            assert (f"cfg_{field.name}" in dests) == field.metadata.get("cli", True), (command.words, field.name)
+
+
+def test_a_config_default_change_shows_up_in_help(monkeypatch, capsys):
+    import dataclasses
+
+    from lift3d.apps.triangulate import TriangulateConfig
+
+    field = {f.name: f for f in dataclasses.fields(TriangulateConfig)}["threshold_px"]
+    with pytest.raises(SystemExit):
+        main(["triangulate", "--help"])
+    assert "(default: 20.0)" in capsys.readouterr().out
+    monkeypatch.setattr(field, "default", 12.5)
+    with pytest.raises(SystemExit):
+        main(["triangulate", "--help"])
+    assert "(default: 12.5)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "words", [("triangulate",), ("calibrate",), ("calibrate", "refine"), ("lift",), ("view",), ("eval",), ("rig",)]
+)
+def test_command_help_teaches_with_a_description_and_examples(words, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*words, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "example" in out and f"lift3d {' '.join(words)}" in out
+    assert len(out.split("\n\n")[1]) > 40  # a description paragraph, not just the usage
+
+
+def test_options_keep_their_spelling_and_become_typed_config_values():
+    from lift3d.cli import COMMANDS, config_from_args, load_app
+
+    def config(*argv):
+        args = build_parser([argv[0]]).parse_args(argv)
+        spec = next(c for c in COMMANDS if c is args.command_spec)
+        return config_from_args(load_app(spec)[1], args, spec.fixed)
+
+    tri = config("triangulate", "--rig", "r.toml", "--keypoints", "a", "b", "-o", "x.trc", "-o", "x.csv",
+                 "--no-refine", "--fps", "60")  # fmt: skip
+    assert tri.keypoints == (Path("a"), Path("b")) and tri.out == (Path("x.trc"), Path("x.csv"))
+    assert tri.refine is False and tri.fps == 60.0 and tri.threshold_px == 20.0 and tri.method == "ransac"
+    ev = config("eval", "--pred", "p.npz", "--data", "d", "--protocol", "p1,pck")
+    assert ev.protocol == ("p1", "pck") and ev.subjects == ("S9", "S11") and ev.out is None
+    view = config("view", "a.trc", "b.npz", "--size", "320,240", "--trajectories", "all")
+    assert view.results == (Path("a.trc"), Path("b.npz")) and view.size == (320, 240)
+    assert view.trajectories == ("all",)
+    cal = config("calibrate", "extrinsics", "cams/", "--board", "b.toml", "-o", "r.toml", "--max-rms", "2")
+    assert cal.cameras == ("cams/",) and cal.max_rms_px == 2.0 and cal.refine_intrinsics == "none"
+    lt = config("train", "volumetric", "--config", "c.py", "--workdir", "w")
+    assert lt.model == "volumetric" and lt.workdir == Path("w")
+    assert config("fetch").name == "pose2sim"
+
+
+def test_bad_option_values_are_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synthetic", "--out", "x", "--layout", "videopose3d,nope"])
+    assert exit_info.value.code == 2 and "nope" in capsys.readouterr().err
+
+
+def test_config_error_is_one_line_with_exit_2(tmp_path, capsys):
+    assert main(["lift", "--keypoints", str(tmp_path), "-o", str(tmp_path / "o.npz"), "--fps", "-5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("lift3d lift: error: ") and "fps" in err
+
+
+def test_any_lift3d_error_raised_in_an_app_is_one_line_with_exit_2(monkeypatch, capsys):
+    from lift3d.apps import rig as rig_app
+    from lift3d.errors import Lift3DError
+
+    class SomeNewError(Lift3DError):
+        pass
+
+    def run(config):
+        raise SomeNewError(f"{config.rig}: something new\nwent wrong")
+
+    monkeypatch.setattr(rig_app, "run", run)
+    assert main(["rig", "show", "x.toml"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "lift3d rig: error: x.toml: something new went wrong"
+    with pytest.raises(SomeNewError):
+        main(["--debug", "rig", "show", "x.toml"])

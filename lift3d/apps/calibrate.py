@@ -15,31 +15,114 @@ report with `"status": "failed"` and the reason, so the evidence survives.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from lift3d.apps.options import default_of, option
 from lift3d.calibration.boards import BoardDetections, detect_in_source
 from lift3d.calibration.extrinsics import initial_rig, view_poses, world_from_board, world_from_camera
 from lift3d.calibration.intrinsics import calibrate_camera, no_board_message, too_few_views_message
 from lift3d.calibration.report import extrinsics_entry, finite_or_none, intrinsics_entry, plot_coverage
 from lift3d.calibration.solvers.bundle import bundle_adjust
 from lift3d.core.rig import Rig
-from lift3d.errors import CalibrationError
+from lift3d.errors import CalibrationError, ConfigError
 from lift3d.geometry.camera import Camera, stack_cameras
 from lift3d.io.atomic import write_json
 from lift3d.io.boards import Board, load_board
 from lift3d.io.image_sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from lift3d.io.rigs import load_rig, rig_to_json_dict, save_rig
+from lift3d.io.rig_toml import save_rig
+from lift3d.io.rigs import load_rig, rig_to_json_dict
 
-__all__ = ["calibrate_intrinsics", "calibrate_extrinsics", "camera_sources", "camera_sources_from_args"]
+__all__ = ["IntrinsicsConfig", "ExtrinsicsConfig", "run", "calibrate_intrinsics", "calibrate_extrinsics",
+           "camera_sources", "camera_sources_from_args"]
 
 Source = str | os.PathLike | Sequence[str | os.PathLike]
 _CAM_TOKEN = re.compile(r"cam(?:era)?[_-]?\d+", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class _BoardConfig:
+    """Options shared by `lift3d calibrate intrinsics` and `extrinsics`."""
+
+    cameras: tuple[str, ...] = option(positional=True, help="a folder, or NAME=SOURCE per camera")
+    board: Path = option(help="board spec TOML (calib/boards/*.toml)")
+    out: Path = option(short="-o", help="rig TOML to write")
+    report: Path | None = option(None, help="JSON report (default: OUT with .json)")
+    square_size_mm: float | None = option(None, help="override the spec's square size")
+    every: int = option(default_of(detect_in_source, "every"), help="use every n-th image / video frame")
+    detector: Literal["auto", "classic", "sb"] = option(
+        default_of(detect_in_source, "detector"), help="corner detector"
+    )
+    subpix_window: int | None = option(
+        None, metavar="PX",
+        help="half side of the sub-pixel corner window (default: 0.3 x the corner spacing; OpenCV's sample: 11)",
+    )  # fmt: skip
+    min_views: int = option(default_of(calibrate_camera, "min_views"), help="fewest usable views per camera")
+    model: Literal["pinhole", "fisheye"] = option(default_of(calibrate_camera, "model"), help="lens model")
+    distortion: Literal["auto", "k1k2", "k1k2p", "full"] = option(
+        default_of(calibrate_camera, "distortion"), help="distortion terms"
+    )
+
+    def __post_init__(self):
+        if self.every < 1:
+            raise ConfigError(f"every must be at least 1, got {self.every}")
+        if self.square_size_mm is not None and not self.square_size_mm > 0:
+            raise ConfigError(f"square_size_mm must be positive, got {self.square_size_mm}")
+
+
+@dataclasses.dataclass(frozen=True)
+class IntrinsicsConfig(_BoardConfig):
+    """Options of `lift3d calibrate intrinsics` (and the defaults of `calibrate_intrinsics`)."""
+
+    reject_k: float = option(default_of(calibrate_camera, "reject_k"), help="reject views above median + k MAD")
+    no_reject: bool = option(False, help="keep every detected view")
+    fix_aspect: bool = option(default_of(calibrate_camera, "fix_aspect"), help="keep fx = fy")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtrinsicsConfig(_BoardConfig):
+    """Options of `lift3d calibrate extrinsics` (and the defaults of `calibrate_extrinsics`)."""
+
+    intrinsics: Path | None = option(None, help="rig TOML with each camera's intrinsics")
+    world: str | None = option(None, help="world frame: camera:NAME (default first) or board:KEY")
+    refine_intrinsics: Literal["none", "focal", "focal_center", "all"] = option(
+        "none", help="also adjust intrinsics in the bundle adjustment"
+    )
+    max_rms_px: float = option(5.0, flag="--max-rms", help="refuse a rig above this RMS error (px)")
+
+
+_I, _E = IntrinsicsConfig, ExtrinsicsConfig  # the defaults of the functions below
+
+
+def run(config: IntrinsicsConfig | ExtrinsicsConfig) -> tuple[Rig, dict[str, Any]]:
+    """`lift3d calibrate intrinsics / extrinsics`: calibrate, write the rig and report, print the camera table."""
+    from lift3d.io.rigs import format_camera_table
+
+    common = dict(
+        report=config.report, square_size_mm=config.square_size_mm, every=config.every, detector=config.detector,
+        subpix_window=config.subpix_window, min_views=config.min_views, model=config.model,
+        distortion=config.distortion,
+    )  # fmt: skip
+    cameras = camera_sources_from_args(config.cameras)
+    if isinstance(config, IntrinsicsConfig):
+        rig, report = calibrate_intrinsics(
+            cameras, config.board, config.out, reject_k=None if config.no_reject else config.reject_k,
+            fix_aspect=config.fix_aspect, **common,
+        )  # fmt: skip
+    else:
+        rig, report = calibrate_extrinsics(
+            cameras, config.board, config.out, intrinsics=config.intrinsics, world=config.world,
+            refine_intrinsics=config.refine_intrinsics, max_rms_px=config.max_rms_px, **common,
+        )  # fmt: skip
+    print(format_camera_table(rig))
+    print(f"\nwrote {config.out} and its report ({config.report or Path(config.out).with_suffix('.json')})")
+    return rig, report
 
 
 def _camera_name(name: str) -> str:
@@ -155,15 +238,15 @@ def calibrate_intrinsics(
     report: str | os.PathLike | None = None,
     coverage_png: bool = True,
     square_size_mm: float | None = None,
-    every: int = 1,
-    detector: str = "auto",
+    every: int = _I.every,
+    detector: str = _I.detector,
     subpix_window: int | None = None,
-    model: str = "pinhole",
-    distortion: str = "auto",
-    fix_aspect: bool = False,
+    model: str = _I.model,
+    distortion: str = _I.distortion,
+    fix_aspect: bool = _I.fix_aspect,
     fix_principal_point: bool = False,
-    reject_k: float | None = 3.0,
-    min_views: int = 4,
+    reject_k: float | None = _I.reject_k,
+    min_views: int = _I.min_views,
 ) -> tuple[Rig, dict[str, Any]]:
     """Calibrate the intrinsics of each camera from board images or videos; write a rig TOML and a report.
 
@@ -259,18 +342,18 @@ def calibrate_extrinsics(
     intrinsics: str | os.PathLike | Rig | None = None,
     report: str | os.PathLike | None = None,
     square_size_mm: float | None = None,
-    every: int = 1,
-    detector: str = "auto",
+    every: int = _E.every,
+    detector: str = _E.detector,
     subpix_window: int | None = None,
     world: str | None = None,
-    refine_intrinsics: str = "none",
+    refine_intrinsics: str = _E.refine_intrinsics,
     loss: str = "soft_l1",
     loss_scale_px: float = 1.0,
     method: str = "schur",
-    max_rms_px: float = 5.0,
-    min_views: int = 4,
-    model: str = "pinhole",
-    distortion: str = "auto",
+    max_rms_px: float = _E.max_rms_px,
+    min_views: int = _E.min_views,
+    model: str = _E.model,
+    distortion: str = _E.distortion,
 ) -> tuple[Rig, dict[str, Any]]:
     """Calibrate a whole rig from synchronised board views; write a rig TOML and a report.
 
@@ -311,12 +394,7 @@ def calibrate_extrinsics(
         RigFileError: An intrinsics file that is malformed or lacks a camera.
     """
     board = _board(board, square_size_mm)
-    if board.symmetric:
-        raise CalibrationError(
-            f"board {board.name!r}: a {board.inner_corners[0]} x {board.inner_corners[1]} checkerboard looks "
-            "the same turned by 180 degrees, so cameras may number its corners differently; use a "
-            "checkerboard with columns + rows odd (e.g. 9 x 6) or a ChArUco board"
-        )
+    _check_numbered(board)
     output = Path(output)
     report_path = Path(report) if report is not None else output.with_suffix(".json")
     sources = camera_sources(cameras)
@@ -339,17 +417,67 @@ def calibrate_extrinsics(
     dets = _detect_all(sources, board, every, detector, subpix_window)
     names = [d.camera for d in dets]
     for d in dets:
-        data["cameras"][d.camera] = {
-            "source": d.source,
-            "image_size": list(d.image_size),
-            "frames": len(d.keys),
-            "views_found": int(d.found.sum()),
-            "not_found": [
-                n for n, s in zip(d.names, d.status, strict=True) if s != "found" and s != "partial"
-            ],
-        }
+        data["cameras"][d.camera] = _detections_entry(d)
+    fail = functools.partial(_fail, report_path, data)
+    cameras_in = _rig_intrinsics(dets, intrinsics, fail, data, model=model, distortion=distortion, min_views=min_views)
+    keys, corners = _aligned_corners(dets, board)
+    objp = board.object_points()
+    R_view, t_view, view_rms = view_poses(cameras_in, corners, objp)
+    try:
+        cams0, board_R, board_t, info = initial_rig(cameras_in, R_view, t_view, view_rms, names)
+    except CalibrationError as err:
+        raise fail(str(err)) from None
+    use = np.isfinite(R_view[..., 0, 0]).sum(0) >= (1 if refine_intrinsics != "none" else 2)
+    frames = [k for k, u in zip(keys, use, strict=True) if u]
+    free_dist = (True, True, True, True, False) if cams0.model == "fisheye" else (True, True, False, False, False)
+    ba = bundle_adjust(cams0, board_R[use], board_t[use], objp, corners[:, use], refine_intrinsics=refine_intrinsics,
+                       free_distortion=free_dist, loss=loss, loss_scale_px=loss_scale_px, method=method)  # fmt: skip
+    world = world or f"camera:{names[0]}"
+    rig = Rig(
+        names=tuple(names),
+        cameras=_in_world(ba, world, names, frames, fail),
+        units="m",
+        metadata={"calibration": "extrinsics", "board": board.name, "world": world, "error": ba.rms_px},
+    )
+    entry = extrinsics_entry(rig, ba, frames, info["shared"], info["tree"], info["pairs"])
+    for n, cam_entry in entry.pop("cameras").items():
+        data["cameras"][n] |= cam_entry
+    data |= entry | {"world": world}
+    _check_bundle(ba, rig, output, max_rms_px, fail, data)
+    save_rig(rig, output)
+    data |= {"status": "ok", "output": str(output)}
+    write_json(report_path, finite_or_none(data))
+    return rig, data
 
-    # intrinsics
+
+def _check_numbered(board: Board) -> None:
+    """Extrinsics need corners that every camera numbers alike: no symmetric checkerboard."""
+    if board.symmetric:
+        raise CalibrationError(
+            f"board {board.name!r}: a {board.inner_corners[0]} x {board.inner_corners[1]} checkerboard looks "
+            "the same turned by 180 degrees, so cameras may number its corners differently; use a "
+            "checkerboard with columns + rows odd (e.g. 9 x 6) or a ChArUco board"
+        )
+
+
+def _detections_entry(d: BoardDetections) -> dict[str, Any]:
+    """The report's first entry for a camera: where the board was found."""
+    return {
+        "source": d.source,
+        "image_size": list(d.image_size),
+        "frames": len(d.keys),
+        "views_found": int(d.found.sum()),
+        "not_found": [n for n, s in zip(d.names, d.status, strict=True) if s != "found" and s != "partial"],
+    }
+
+
+def _rig_intrinsics(dets, intrinsics, fail, data, *, model: str, distortion: str, min_views: int) -> Camera:
+    """Each camera's intrinsics, from the given rig or calibrated from the same views; stacked.
+
+    Raises:
+        CalibrationError: (written to the report) image sizes that do not fit the intrinsics, too few views,
+            cameras of different models.
+    """
     cams = []
     if intrinsics is not None:
         rig_in = intrinsics if isinstance(intrinsics, Rig) else load_rig(intrinsics)
@@ -359,19 +487,15 @@ def calibrate_extrinsics(
             size = tuple(int(round(x)) for x in np.asarray(cam.image_size))
             if size != tuple(d.image_size):
                 where = rig_in.metadata.get("_source", "the intrinsics rig")
-                raise _fail(
-                    report_path,
-                    data,
-                    f"camera {d.camera!r}: {where} holds intrinsics for {size[0]}x{size[1]} px images, but "
-                    f"{d.source} has {d.image_size[0]}x{d.image_size[1]} px",
-                )
+                raise fail(f"camera {d.camera!r}: {where} holds intrinsics for {size[0]}x{size[1]} px images, but "
+                           f"{d.source} has {d.image_size[0]}x{d.image_size[1]} px")  # fmt: skip
             cams.append(Camera.create(cam.K, dist=cam.dist, image_size=cam.image_size, model=cam.model))
             data["cameras"][d.camera]["intrinsics"] = {"from": str(rig_in.metadata.get("_source", "rig"))}
     for d in dets:
         if d.found.sum() == 0:
-            raise _fail(report_path, data, no_board_message(d))
+            raise fail(no_board_message(d))
         if d.found.sum() < min_views:
-            raise _fail(report_path, data, too_few_views_message(d, min_views))
+            raise fail(too_few_views_message(d, min_views))
     if intrinsics is None:
         for d in dets:
             res = calibrate_camera(d, model=model, distortion=distortion, min_views=min_views)
@@ -379,74 +503,43 @@ def calibrate_extrinsics(
             data["cameras"][d.camera]["intrinsics"] = {"from": "calibrated", **intrinsics_entry(res, d)}
     models = {c.model for c in cams}
     if len(models) > 1:
-        raise _fail(report_path, data, f"cameras mix models {sorted(models)}; one rig holds one model")
-    cameras_in = stack_cameras(cams)
+        raise fail(f"cameras mix models {sorted(models)}; one rig holds one model")
+    return stack_cameras(cams)
 
-    # views aligned by frame key
+
+def _aligned_corners(dets, board: Board) -> tuple[list[str], np.ndarray]:
+    """Views aligned by frame key: the keys and (cameras, keys, corners, 2) px, NaN where not found."""
     keys = _frame_order(set().union(*(d.keys for d in dets)))
     index = {k: i for i, k in enumerate(keys)}
     corners = np.full((len(dets), len(keys), board.num_corners, 2), np.nan)
     for c, d in enumerate(dets):
         ok = d.found
         corners[c, [index[k] for k, o in zip(d.keys, ok, strict=True) if o]] = d.corners[ok]
-    objp = board.object_points()
-    R_view, t_view, view_rms = view_poses(cameras_in, corners, objp)
-    try:
-        cams0, board_R, board_t, info = initial_rig(cameras_in, R_view, t_view, view_rms, names)
-    except CalibrationError as err:
-        raise _fail(report_path, data, str(err)) from None
-    seen = np.isfinite(R_view[..., 0, 0])
-    use = seen.sum(0) >= (1 if refine_intrinsics != "none" else 2)
-    frames = [k for k, u in zip(keys, use, strict=True) if u]
-    free_dist = (
-        (True, True, True, True, False) if cams0.model == "fisheye" else (True, True, False, False, False)
-    )
-    ba = bundle_adjust(
-        cams0,
-        board_R[use],
-        board_t[use],
-        objp,
-        corners[:, use],
-        refine_intrinsics=refine_intrinsics,
-        free_distortion=free_dist,
-        loss=loss,
-        loss_scale_px=loss_scale_px,
-        method=method,
-    )
+    return keys, corners
+
+
+def _in_world(ba, world: str, names: list[str], frames: list[str], fail) -> Camera:
+    """The adjusted cameras in the chosen world frame ("camera:NAME" or "board:KEY")."""
     cams1, bR, bt = ba.cameras, ba.board_R, ba.board_t
-    world = world or f"camera:{names[0]}"
     kind, _, ref = world.partition(":")
     if kind == "camera" and ref in names:
-        cams1, bR, bt = world_from_camera(cams1, bR, bt, names.index(ref))
-    elif kind == "board" and ref in frames:
-        cams1, bR, bt = world_from_board(cams1, bR, bt, frames.index(ref))
-    else:
-        choices = f"camera:NAME with NAME in {names}, or board:KEY with a frame KEY every camera pair used"
-        raise _fail(report_path, data, f"world {world!r}: expected {choices} (e.g. board:{frames[0]})")
-    rig = Rig(
-        names=tuple(names),
-        cameras=cams1,
-        units="m",
-        metadata={"calibration": "extrinsics", "board": board.name, "world": world, "error": ba.rms_px},
-    )
-    entry = extrinsics_entry(rig, ba, frames, info["shared"], info["tree"], info["pairs"])
-    for n, cam_entry in entry.pop("cameras").items():
-        data["cameras"][n] |= cam_entry
-    data |= entry | {"world": world}
+        return world_from_camera(cams1, bR, bt, names.index(ref))[0]
+    if kind == "board" and ref in frames:
+        return world_from_board(cams1, bR, bt, frames.index(ref))[0]
+    choices = f"camera:NAME with NAME in {names}, or board:KEY with a frame KEY every camera pair used"
+    raise fail(f"world {world!r}: expected {choices} (e.g. board:{frames[0]})")
+
+
+def _check_bundle(ba, rig: Rig, output: Path, max_rms_px: float, fail, data) -> None:
+    """Refuse a diverged or poor bundle adjustment (the report keeps the rig as the last good one)."""
     if ba.status == "diverged":
         data["last_good_rig"] = rig_to_json_dict(rig)
-        raise _fail(report_path, data, f"bundle adjustment diverged: {ba.reason}; {output} was not written")
+        raise fail(f"bundle adjustment diverged: {ba.reason}; {output} was not written")
     if not ba.rms_px <= max_rms_px:
         data["last_good_rig"] = rig_to_json_dict(rig)
-        raise _fail(
-            report_path,
-            data,
+        raise fail(
             f"bundle adjustment ended at RMS {ba.rms_px:.2f} px (> {max_rms_px:g} px; per camera "
-            + ", ".join(f"{n} {e:.2f}" for n, e in zip(names, ba.camera_rms_px, strict=True))
+            + ", ".join(f"{n} {e:.2f}" for n, e in zip(rig.names, ba.camera_rms_px, strict=True))
             + "): check that frames are synchronised, the board spec and the intrinsics; "
-            + f"{output} was not written",
+            + f"{output} was not written"
         )
-    save_rig(rig, output)
-    data |= {"status": "ok", "output": str(output)}
-    write_json(report_path, finite_or_none(data))
-    return rig, data

@@ -14,6 +14,7 @@ Steps, each writing into the output folder:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -22,15 +23,32 @@ from pathlib import Path
 
 import numpy as np
 
-from lift3d.apps.triangulate import format_summary, triangulate_capture
+from lift3d.apps.options import option
+from lift3d.apps.triangulate import TriangulateConfig, format_summary, triangulate_capture
 from lift3d.datasets.samples import Sample, fetch_sample, sample_from_folder
 from lift3d.io.atomic import atomic_write, write_json
 from lift3d.io.rigs import format_camera_table, load_rig, rig_to_json_dict
 from lift3d.viz.report_html import Section, write_html_report
 
-__all__ = ["run_demo"]
+__all__ = ["DemoConfig", "run", "run_demo"]
 
 _STEPS = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoConfig:
+    """Options of `lift3d demo` (and the defaults of `run_demo`)."""
+
+    out: Path = option(Path("demo_out"), help="output folder")
+    sample: Path | None = option(
+        None, help="use a folder laid out like the fetched sample (pose2sim_trials/, pose2sim_calibration/) "
+        "instead of downloading, e.g. an offline copy",
+    )  # fmt: skip
+
+
+def run(config: DemoConfig) -> dict:
+    """`lift3d demo`: run the demo (it prints its own progress and results)."""
+    return run_demo(config.out, sample_dir=config.sample)
 
 
 def _log(step: int, message: str) -> None:
@@ -70,7 +88,7 @@ def _write_gif(frames: list[np.ndarray], path: Path, fps: float) -> Path:
 
 
 def run_demo(
-    out_dir: str | os.PathLike[str] = "demo_out", *, sample_dir: str | os.PathLike[str] | None = None
+    out_dir: str | os.PathLike[str] = DemoConfig.out, *, sample_dir: str | os.PathLike[str] | None = None
 ) -> dict:
     """Run the demo and write its outputs (see the module doc).
 
@@ -82,22 +100,32 @@ def run_demo(
     Returns:
         A summary dict: sample root, output paths, the headline numbers and the time taken, s.
     """
-    import cv2
-
-    from lift3d.apps.demo_steps import compare_intrinsics, format_intrinsics_table, lift_one_view
-    from lift3d.core.skeleton import H36M_17, get_skeleton
-    from lift3d.viz import overlay, plots
-    from lift3d.viz.render import OffscreenRenderer, render_png, render_video, view_camera
-    from lift3d.viz.scene import Track, build_scene
-
     start = time.perf_counter()
-    out = Path(out_dir)
     sample: Sample = sample_from_folder(sample_dir) if sample_dir is not None else fetch_sample("pose2sim")
-    outputs: dict[str, str] = {}
-    numbers: dict[str, object] = {}
-    sections: list[Section] = []
+    d = _Demo(Path(out_dir), sample)
+    d.rig = _cameras(d)
+    _intrinsics(d)
+    cams, result, subject = _triangulation(d)
+    lift, lifted_m = _lift(d, cams, result)
+    _pictures(d, result, lift, lifted_m, subject)
+    return _report(d, start)
 
-    # 1. the reference calibration
+
+@dataclasses.dataclass
+class _Demo:
+    """What the steps share: the output folder, the sample, its rig, and what the report collects."""
+
+    out: Path
+    sample: Sample
+    rig: object = None
+    outputs: dict[str, str] = dataclasses.field(default_factory=dict)
+    numbers: dict[str, object] = dataclasses.field(default_factory=dict)
+    sections: list[Section] = dataclasses.field(default_factory=list)
+
+
+def _cameras(d: _Demo):
+    """1. the reference calibration: camera table and cameras.json; returns the rig."""
+    out, sample, outputs, sections = d.out, d.sample, d.outputs, d.sections
     _log(1, f"Qualisys calibration: {sample.qca}")
     rig = load_rig(sample.qca)
     table = format_camera_table(rig)
@@ -105,8 +133,15 @@ def run_demo(
     outputs["cameras"] = str(write_json(out / "cameras.json", {"source": str(sample.qca), **rig_to_json_dict(rig)}))
     sections.append(Section("Cameras", [f"{len(rig)} synchronised portrait cameras, Qualisys calibration "
                                         f"({sample.qca.name})."], preformatted=[table]))  # fmt: skip
+    return rig
 
-    # 2. intrinsics from the checkerboard photos, against Qualisys
+
+def _intrinsics(d: _Demo) -> None:
+    """2. intrinsics from the checkerboard photos, against Qualisys."""
+    from lift3d.apps.demo_steps import compare_intrinsics, format_intrinsics_table
+    from lift3d.viz import plots
+
+    out, sample, rig, outputs, numbers, sections = d.out, d.sample, d.rig, d.outputs, d.numbers, d.sections
     photos = sample.calibration / "intrinsics" if sample.calibration is not None else None
     if photos is not None and photos.is_dir():
         _log(2, f"intrinsics from the checkerboard photos in {photos}")
@@ -130,7 +165,16 @@ def run_demo(
     else:
         _log(2, "no checkerboard photos in this sample: intrinsics step skipped")
 
-    # 3. robust triangulation of the balancing trial
+
+def _triangulation(d: _Demo):
+    """3. robust triangulation of the balancing trial, with its error plots.
+
+    Returns:
+        (camera folders, the result, (keypoints, confidences, views, matched rig, raw 3D) of the subject).
+    """
+    from lift3d.viz import plots
+
+    out, sample, rig, outputs, numbers, sections = d.out, d.sample, d.rig, d.outputs, d.numbers, d.sections
     trial = sample.trial("single_BalancingTrial")
     cams = sorted(p for p in (trial / "pose").iterdir() if p.is_dir())
     _log(3, f"triangulation: {trial.name}, {len(cams)} cameras (robust, refined, Butterworth 6 Hz)")
@@ -144,7 +188,8 @@ def run_demo(
     raw = np.asarray(result.raw_points_3d[:, 0], np.float64)  # (t, j, 3) m, before filtering
     kp, conf, views = _subject_keypoints(cams, rig, raw, "body_25b")
     matched = rig.match(views)
-    errors = plots.reprojection_errors(matched, raw, kp, conf, min_confidence=0.3)  # (t, v, j) px
+    errors = plots.reprojection_errors(matched, raw, kp, conf,
+                                       min_confidence=TriangulateConfig.min_confidence)  # (t, v, j) px; fmt: skip
     numbers["reprojection_px"] = float(np.nanmean(result.error_px[:, 0]))
     numbers["cameras_used"] = float(np.nanmean(np.where(result.num_views[:, 0] > 0, result.num_views[:, 0], np.nan)))
     seen = np.isfinite(errors).sum(0)
@@ -164,8 +209,15 @@ def run_demo(
         images=[(heat, "Mean reprojection error per camera and joint (all detections of the subject, px)"),
                 (over_time, "Reprojection error over time")],
     ))  # fmt: skip
+    return cams, result, (kp, conf, views, matched, raw)
 
-    # 4. one view lifted with the shipped lifter, against the triangulation
+
+def _lift(d: _Demo, cams, result):
+    """4. one view lifted with the shipped lifter, against the triangulation; returns (lift, lifted 3D in m)."""
+    from lift3d.apps.demo_steps import lift_one_view
+    from lift3d.viz import plots
+
+    out, rig, outputs, numbers, sections = d.out, d.rig, d.outputs, d.numbers, d.sections
     _log(4, f"lifting {cams[0].name} (one camera) with the shipped lifter")
     lift = lift_one_view(cams[0], rig, result)
     print(f"\nLifted {lift.view} vs triangulation ({lift.frames} frames, H36M-17): MPJPE {lift.mpjpe_mm:.1f} mm, "
@@ -193,8 +245,38 @@ def run_demo(
          f"{lift.frames} frames. The triangulation is itself detector-based, not ground truth."],
         images=[(per_joint, "P-MPJPE per joint")],
     ))  # fmt: skip
+    return lift, lifted_m
 
-    # 5. pictures
+
+def _pictures(d: _Demo, result, lift, lifted_m, subject) -> None:
+    """5. pictures: Open3D renders (PNG, MP4, GIF) and the 2D overlays."""
+    rig, outputs, sections = d.rig, d.outputs, d.sections
+    mid, scene_png, cam_png, video, gif = _renders(d, result, lift, lifted_m)
+    overlay_png = _overlays(d, result, subject, mid)
+    outputs.update(scene=str(scene_png), scene_camera=str(cam_png), video=str(video), gif=str(gif),
+                   overlays=str(overlay_png))  # fmt: skip
+    sections.append(Section(
+        "Pictures",
+        ["Open3D, rendered headless: the 4 cameras, the triangulated skeleton (BODY_25B) and the lifted one "
+         f"(H36M-17, placed at the triangulated pelvis). balancing.mp4 holds all {len(result.frame_ids)} frames.",
+         "2D overlays: the triangulated skeleton reprojected into each camera (lines) and the subject's "
+         "detections (rings joined to their reprojection), drawn over the camera's scene photo from the "
+         "calibration session (no video of this trial ships with the sample, so the person is not in it)."],
+        images=[(gif, "The trial (every 3rd frame)"), (scene_png, f"Frame {int(result.frame_ids[mid])}"),
+                (cam_png, f"The same frame seen from {rig.names[0]}"), (overlay_png, "Reprojection overlays"),
+                (video, "Video (MPEG-4)")],
+    ))  # fmt: skip
+
+
+def _renders(d: _Demo, result, lift, lifted_m):
+    """The scene rendered headless: a frame (3/4 view and from the first camera), the video and a GIF."""
+    from lift3d.core.skeleton import H36M_17, get_skeleton
+    from lift3d.viz.offscreen import OffscreenRenderer
+    from lift3d.viz.render import render_png, render_video
+    from lift3d.viz.scene import Track, build_scene
+    from lift3d.viz.viewpoints import view_camera
+
+    out, rig = d.out, d.rig
     _log(5, "rendering (Open3D, headless) and drawing the 2D overlays")
     scene = build_scene([Track(result.points_3d, get_skeleton("body_25b"), "triangulated", result.units),
                          Track(lifted_m, H36M_17, f"lifted {lift.view}", "m")], rig)  # fmt: skip
@@ -214,6 +296,18 @@ def run_demo(
         gif_frames.append(renderer.render(cam))
     gif = _write_gif(gif_frames, out / "balancing.gif", fps=result.fps / 3)
     renderer.close()
+    return mid, scene_png, cam_png, video, gif
+
+
+def _overlays(d: _Demo, result, subject, mid: int) -> Path:
+    """The triangulated skeleton reprojected over each camera's scene photo, tiled into one PNG."""
+    import cv2
+
+    from lift3d.core.skeleton import get_skeleton
+    from lift3d.viz import overlay
+
+    out, sample = d.out, d.sample
+    kp, conf, views, matched, raw = subject
     tiles, names = [], []
     ext_dir = sample.calibration / "extrinsics" if sample.calibration is not None else None
     skel = get_skeleton("body_25b")
@@ -226,27 +320,18 @@ def run_demo(
             w, h = (int(x) for x in np.asarray(cam_i.image_size))
             image = np.full((h, w, 3), 90, np.uint8)
         overlay.draw_reprojection(image, cam_i, raw[mid], skel, keypoints=kp[mid, i], confidence=conf[mid, i],
-                                  min_confidence=0.3)  # fmt: skip
+                                  min_confidence=TriangulateConfig.min_confidence)  # fmt: skip
         tiles.append(image)
         names.append(f"{view}  frame {int(result.frame_ids[mid])}")
     overlay_png = out / "overlays.png"
     with atomic_write(overlay_png, "wb") as f:
         f.write(cv2.imencode(".png", overlay.tile_images(tiles, cols=4, height=720, labels=names))[1].tobytes())
-    outputs.update(scene=str(scene_png), scene_camera=str(cam_png), video=str(video), gif=str(gif),
-                   overlays=str(overlay_png))  # fmt: skip
-    sections.append(Section(
-        "Pictures",
-        ["Open3D, rendered headless: the 4 cameras, the triangulated skeleton (BODY_25B) and the lifted one "
-         f"(H36M-17, placed at the triangulated pelvis). balancing.mp4 holds all {len(result.frame_ids)} frames.",
-         "2D overlays: the triangulated skeleton reprojected into each camera (lines) and the subject's "
-         "detections (rings joined to their reprojection), drawn over the camera's scene photo from the "
-         "calibration session (no video of this trial ships with the sample, so the person is not in it)."],
-        images=[(gif, "The trial (every 3rd frame)"), (scene_png, f"Frame {int(result.frame_ids[mid])}"),
-                (cam_png, f"The same frame seen from {rig.names[0]}"), (overlay_png, "Reprojection overlays"),
-                (video, "Video (MPEG-4)")],
-    ))  # fmt: skip
+    return overlay_png
 
-    # 6. the report
+
+def _report(d: _Demo, start: float) -> dict:
+    """6. the report: report.html and summary.json; returns the summary."""
+    out, sample, outputs, numbers, sections = d.out, d.sample, d.outputs, d.numbers, d.sections
     elapsed = time.perf_counter() - start
     _log(6, "report")
     report = write_html_report(

@@ -2,18 +2,74 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from lift3d.apps.options import default_of, option
 from lift3d.calibration.refine import refine_report, refine_rig_from_keypoints
 from lift3d.calibration.report import finite_or_none
+from lift3d.core.keypoints import match_views
 from lift3d.core.rig import Rig
-from lift3d.errors import CalibrationError
+from lift3d.errors import CalibrationError, ConfigError
 from lift3d.io.atomic import write_json
-from lift3d.io.keypoints import match_views, read_keypoints
-from lift3d.io.rigs import load_rig, rig_to_json_dict, save_rig
+from lift3d.io.keypoints import read_keypoints
+from lift3d.io.rig_toml import save_rig
+from lift3d.io.rigs import load_rig, rig_to_json_dict
+
+__all__ = ["RefineConfig", "run", "run_refine"]
+
+
+def _lib(name: str) -> Any:
+    return default_of(refine_rig_from_keypoints, name)  # defaults given where they take effect
+
+
+@dataclasses.dataclass(frozen=True)
+class RefineConfig:
+    """Options of `lift3d calibrate refine`."""
+
+    rig: Path = option(help="initial rig (any rig file)")
+    keypoints: tuple[Path, ...] = option(help="keypoint folder / file per camera")
+    out: Path = option(short="-o", help="refined rig TOML to write")
+    report: Path | None = option(None, help="JSON report (default: OUT with .json)")
+    format: str = option("openpose", help="openpose, coco, dlc, mediapipe or npz")
+    skeleton: str | None = option(None, help="detector skeleton, e.g. body_25b")
+    people: int = option(_lib("people"), help="people used as the target (0: all)")
+    min_confidence: float = option(_lib("min_confidence"), help="detections below are ignored")
+    threshold_px: float = option(_lib("threshold_px"), help="inlier threshold of the robust start (px)")
+    max_frames: int = option(_lib("max_frames"), help="frames used, spread over the capture")
+    refine_intrinsics: Literal["none", "focal", "focal_center", "all"] = option(
+        _lib("refine_intrinsics"), help="also adjust intrinsics (one person rarely pins them down)"
+    )
+    gauge: Literal["similarity", "reference"] = option(
+        _lib("gauge"), help="how RIG holds the world frame: a similarity to all cameras, or the first camera fixed"
+    )
+    max_rounds: int = option(_lib("max_rounds"), help="re-association + adjustment rounds")
+
+    def __post_init__(self):
+        for name in ("people", "max_frames", "max_rounds"):
+            if getattr(self, name) < (0 if name == "people" else 1):
+                raise ConfigError(f"{name} must be {'0 or more' if name == 'people' else 'positive'}, "
+                                  f"got {getattr(self, name)}")  # fmt: skip
+
+
+def run(config: RefineConfig) -> tuple[Rig, dict[str, Any]]:
+    """`lift3d calibrate refine`: refine, write the rig and report, print the camera table and the errors."""
+    from lift3d.io.rigs import format_camera_table
+
+    rig, report = run_refine(
+        config.rig, config.keypoints, out=config.out, report=config.report, format=config.format,
+        skeleton=config.skeleton, people=config.people or None, min_confidence=config.min_confidence,
+        threshold_px=config.threshold_px, max_frames=config.max_frames, refine_intrinsics=config.refine_intrinsics,
+        gauge=config.gauge, max_rounds=config.max_rounds,
+    )  # fmt: skip
+    print(format_camera_table(rig))
+    err = report["dlt_error_px"]
+    print(f"\nmean reprojection error (DLT of all cameras): {err['initial']:.2f} px -> {err['refined']:.2f} px")
+    print(f"wrote {config.out} and its report ({config.report or Path(config.out).with_suffix('.json')})")
+    return rig, report
 
 
 def run_refine(
@@ -22,7 +78,7 @@ def run_refine(
     *,
     out: str | os.PathLike,
     report: str | os.PathLike | None = None,
-    format: str | None = "openpose",
+    format: str | None = RefineConfig.format,
     skeleton: str | None = None,
     **options: Any,
 ) -> tuple[Rig, dict[str, Any]]:

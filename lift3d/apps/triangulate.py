@@ -2,7 +2,7 @@
 
 keypoint files -> `lift3d.io.keypoints` readers (t, v, p, j, 2) -> views matched to the rig -> person
 association and tracking (`lift3d.geometry.association`) -> robust triangulation per person in fixed-size
-chunks (`lift3d.geometry.triangulate.triangulate_sequence`) -> gap filling and a temporal filter
+chunks (`lift3d.geometry.triangulation.triangulate_sequence`) -> gap filling and a temporal filter
 (`lift3d.geometry.temporal`) -> TRC / C3D / CSV / npz writers (`lift3d.io.motion`), plus a per-joint summary.
 Every step is a library call on arrays; this module only wires them and reports.
 """
@@ -13,23 +13,27 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from lift3d.apps.options import option
+from lift3d.core.keypoints import match_views
 from lift3d.core.rig import Rig
 from lift3d.core.skeleton import get_skeleton
-from lift3d.errors import CaptureInputError  # noqa: F401  (re-exported)
-from lift3d.geometry.association import Association, associate, select_tracks, track
-from lift3d.geometry.temporal import fill_gaps, filter_trajectories, parse_filter_spec
-from lift3d.geometry.triangulate import triangulate_sequence
-from lift3d.io.keypoints import match_views, read_keypoints
+from lift3d.errors import CaptureInputError, ConfigError
+from lift3d.geometry.association import MIN_CONFIDENCE, Association, associate, select_tracks, track
+from lift3d.geometry.temporal import MAX_GAP_FRAMES, fill_gaps, filter_trajectories, parse_filter_spec
+from lift3d.geometry.triangulation import triangulate_sequence
+from lift3d.geometry.triangulation.robust import INLIER_THRESHOLD_PX
+from lift3d.io.keypoints import read_keypoints
 from lift3d.io.motion import write_motion
 from lift3d.io.rigs import load_rig
 
 __all__ = [
-    "CaptureInputError", "TriangulationResult", "triangulate_capture", "triangulate_arrays",
-    "format_summary",
+    "CaptureInputError", "TriangulateConfig", "TriangulationResult", "run", "triangulate_capture",
+    "triangulate_arrays", "format_summary",
 ]
 
 _BLOCK = 2048  # frames per block: besides one block, only arrays of the output's size are held
@@ -68,22 +72,73 @@ class TriangulationResult:
     notes: tuple[str, ...] = ()
 
 
+@dataclasses.dataclass(frozen=True)
+class TriangulateConfig:
+    """Options of `lift3d triangulate` (and the defaults of `triangulate_capture` / `triangulate_arrays`)."""
+
+    rig: Path = option(help="rig file: TOML, Qualisys .qca.txt or OpenCV YAML")
+    keypoints: tuple[Path, ...] = option(help="one folder or file per camera")
+    format: str = option("openpose", help="openpose, coco, dlc, mediapipe or npz")
+    skeleton: str | None = option(None, help="keypoint skeleton, e.g. body_25b, body_25, coco, halpe_26")
+    people: int = option(1, help="people to keep, most complete tracks first")
+    method: Literal["ransac", "dlt", "pose2sim"] = option(
+        "ransac", help="ransac: robust best subset (default); dlt: all views; pose2sim: Pose2Sim's camera dropping"
+    )
+    threshold_px: float = option(INLIER_THRESHOLD_PX, help="inlier / reprojection threshold in px")
+    min_confidence: float = option(MIN_CONFIDENCE, help="ignore detections below this confidence")
+    refine: bool = option(True, flag="--no-refine", help="skip the nonlinear refinement of each point")
+    filter: str = option("butterworth:6", help="none, butterworth:CUTOFF_HZ[:ORDER], one-euro:MIN_CUTOFF[:BETA]")
+    max_gap: int = option(MAX_GAP_FRAMES, help="longest gap (frames) filled by interpolation")
+    fps: float | None = option(None, help="frame rate (needed by filters when files lack it)")
+    y_up: bool = option(False, help="write Y-up axes (OpenSim) instead of the rig's Z-up")
+    out: tuple[Path, ...] = option((), short="-o", repeat=True, help="output file; repeat for several")
+
+    def __post_init__(self):
+        if self.people < 1:
+            raise ConfigError(f"people must be at least 1, got {self.people}")
+        if self.fps is not None and not self.fps > 0:
+            raise ConfigError(f"fps must be positive, got {self.fps}")
+        if self.max_gap < 0:
+            raise ConfigError(f"max_gap must be 0 or more, got {self.max_gap}")
+
+
+_D = TriangulateConfig  # the defaults of the functions below
+
+
+def run(config: TriangulateConfig) -> TriangulationResult:
+    """`lift3d triangulate`: triangulate, write the files, print the notes, a summary per person and the paths."""
+    result = triangulate_capture(
+        config.rig, config.keypoints, out=config.out, format=config.format, skeleton=config.skeleton,
+        people=config.people, method=config.method, refine=config.refine, threshold_px=config.threshold_px,
+        min_confidence=config.min_confidence, filter=config.filter, max_gap=config.max_gap, fps=config.fps,
+        y_up=config.y_up,
+    )  # fmt: skip
+    for note in result.notes:
+        print(f"note: {note}")
+    for person in range(result.points_3d.shape[1]):
+        print(f"\nperson {person + 1}: {len(result.frame_ids)} frames, {len(result.views)} cameras, {config.method}")
+        print(format_summary(result, person))
+    for path in result.outputs:
+        print(f"wrote {path}")
+    return result
+
+
 def triangulate_capture(
     rig: str | os.PathLike | Rig,
     keypoint_paths: Sequence[str | os.PathLike],
     *,
     out: Sequence[str | os.PathLike] = (),
-    format: str | None = "openpose",
+    format: str | None = _D.format,
     skeleton: str | None = None,
-    people: int = 1,
-    method: str = "ransac",
-    refine: bool = True,
-    threshold_px: float = 20.0,
-    min_confidence: float = 0.3,
-    filter: str = "butterworth:6",
-    max_gap: int = 10,
+    people: int = _D.people,
+    method: str = _D.method,
+    refine: bool = _D.refine,
+    threshold_px: float = _D.threshold_px,
+    min_confidence: float = _D.min_confidence,
+    filter: str = _D.filter,
+    max_gap: int = _D.max_gap,
     fps: float | None = None,
-    y_up: bool = False,
+    y_up: bool = _D.y_up,
     on_error: str = "skip",
     progress: bool = True,
 ) -> TriangulationResult:
@@ -149,14 +204,14 @@ def triangulate_arrays(
     fps: float | None = None,
     frame_ids: np.ndarray | None = None,
     out: Sequence[str | os.PathLike] = (),
-    people: int = 1,
-    method: str = "ransac",
-    refine: bool = True,
-    threshold_px: float = 20.0,
-    min_confidence: float = 0.3,
-    filter: str = "butterworth:6",
-    max_gap: int = 10,
-    y_up: bool = False,
+    people: int = _D.people,
+    method: str = _D.method,
+    refine: bool = _D.refine,
+    threshold_px: float = _D.threshold_px,
+    min_confidence: float = _D.min_confidence,
+    filter: str = _D.filter,
+    max_gap: int = _D.max_gap,
+    y_up: bool = _D.y_up,
     progress: bool = True,
     notes: Sequence[str] = (),
     block_frames: int = _BLOCK,
@@ -185,101 +240,22 @@ def triangulate_arrays(
     Returns:
         The result, with the paths written.
     """
-    try:
-        filter_name, _ = parse_filter_spec(filter)
-    except ValueError as err:
-        raise CaptureInputError(str(err)) from None
-    if fps is None and filter_name != "none":
-        raise CaptureInputError("no frame rate: pass fps (--fps) to filter, or --filter none")
-    if points_2d.ndim != 5 or points_2d.shape[-1] != 2:
-        raise CaptureInputError(f"points_2d must have shape (t, v, p, j, 2), got {points_2d.shape}")
-    t, v, p, j = points_2d.shape[:4]
-    if confidence.shape != (t, v, p, j):
-        raise CaptureInputError(f"confidence must have shape {(t, v, p, j)}, got {confidence.shape}")
-    if len(rig.names) != v or len(joint_names) != j:
-        raise CaptureInputError(f"{v} views and {j} joints in the arrays, but {len(rig.names)} rig cameras "
-                                f"and {len(joint_names)} joint names")  # fmt: skip
+    filter_name = _check_arrays(rig, points_2d, confidence, joint_names, fps, filter)
+    t = points_2d.shape[0]
     frame_ids = np.arange(t) if frame_ids is None else np.asarray(frame_ids)
-    cameras = rig.cameras
-    scale = 1.0 if rig.units == "m" else 1000.0
-    starts = range(0, t, block_frames)
-
-    # 1. people: associate per block keeping only per-slot results, then link identities over the capture
-    names = ("assignment", "points_3d", "error_px", "num_views")
-    fill = {"assignment": -1, "points_3d": np.nan, "error_px": np.nan, "num_views": 0}
-    parts = []
-    for s in tqdm(starts, desc="associating", unit="block", disable=not progress):
-        part = associate(cameras, *_block(points_2d, confidence, s, s + block_frames, min_confidence),
-                         min_confidence=min_confidence)  # fmt: skip
-        used = np.flatnonzero((part.num_views > 0).any(0))
-        keep = int(used[-1]) + 1 if used.size else 0  # slots never filled in the block are not kept
-        parts.append({name: getattr(part, name)[:, :keep] for name in names})
-    slots = max(1, max(part["assignment"].shape[1] for part in parts))
-    cat = {}
-    for name in names:  # one array of the output's size per field, blocks with fewer slots padded empty
-        first = parts[0][name]
-        cat[name] = np.full((t, slots, *first.shape[2:]), fill[name], first.dtype)
-        for s, part in zip(starts, parts, strict=True):
-            a = part[name]
-            cat[name][s : s + len(a), : a.shape[1]] = a
-    del parts
-    num_views = np.maximum(cat["num_views"], 0)
-    ids = track(cat["points_3d"], max_distance=0.5 * scale, max_gap=max_gap)
-    empty = np.zeros((t, slots, 0))  # the detections are gathered again in pass 2, block by block
-    assoc = Association(assignment=cat["assignment"], points_2d=empty, confidence=empty,
-                        points_3d=cat["points_3d"], error_px=cat["error_px"], num_views=num_views)
-    assignment = select_tracks(assoc, ids, people=people).assignment  # (t, P, v)
-    del cat, assoc
-
-    # 2. triangulation of each kept person, block by block, into arrays of the output's size
-    P = assignment.shape[1]
-    opts = {"threshold_px": threshold_px} if method == "ransac" else {}
-    if method == "pose2sim":
-        opts = {"reprojection_threshold_px": threshold_px, "likelihood_threshold": min_confidence}
-    raw = err = nv = None
-    views = np.arange(v)[None, None, :]
-    for s in tqdm(starts, desc="triangulating", unit="block", disable=not progress):
-        uv, conf = _block(points_2d, confidence, s, s + block_frames, min_confidence)
-        slot = assignment[s : s + block_frames]
-        has, rows, pick = slot >= 0, np.arange(len(slot))[:, None, None], np.maximum(slot, 0)
-        uv_p = np.where(has[..., None, None], uv[rows, views, pick], np.nan)  # (b, P, v, j, 2)
-        conf_p = np.where(has[..., None], conf[rows, views, pick], 0.0)
-        n = len(slot) * P
-        res = triangulate_sequence(cameras, uv_p.reshape(n, v, j, 2), conf_p.reshape(n, v, j), method=method,
-                                   refine=refine, **opts)  # fmt: skip
-        if raw is None:
-            raw = np.full((t, P, j, 3), np.nan, res.points_3d.dtype)
-            err = np.full((t, P, j), np.nan, res.mean_error_px.dtype)
-            nv = np.zeros((t, P, j), res.num_views.dtype)
-        raw[s : s + len(slot)] = res.points_3d.reshape(-1, P, j, 3)
-        err[s : s + len(slot)] = res.mean_error_px.reshape(-1, P, j)
-        nv[s : s + len(slot)] = res.num_views.reshape(-1, P, j)
-
-    # 3. over time
-    filled_points, filled = fill_gaps(raw, max_gap=max_gap)
+    blocks = _Blocks(points_2d, confidence, min_confidence, block_frames)
+    assignment = _people(rig, blocks, min_confidence=min_confidence, max_gap=max_gap, people=people,
+                         progress=progress)  # fmt: skip
+    raw, err, nv = _triangulate_people(rig, blocks, assignment, method=method, refine=refine,
+                                       threshold_px=threshold_px, min_confidence=min_confidence,
+                                       progress=progress)  # fmt: skip
+    filled_points, filled = fill_gaps(raw, max_gap=max_gap)  # 3. over time
     smooth = filter_trajectories(filled_points, filter, fps=fps) if filter_name != "none" else filled_points
     smooth = np.asarray(smooth)
     del filled_points
-
     names = tuple(joint_names)
-    written = []
-    for target in out:
-        target = Path(target)
-        for k in range(P):
-            path = target if P == 1 else target.with_name(f"{target.stem}_p{k + 1}{target.suffix}")
-            written.append(
-                write_motion(
-                    path,
-                    smooth[:, k],
-                    joint_names=names,
-                    fps=fps or 0.0,
-                    units=rig.units,
-                    error=err[:, k],
-                    ncams=nv[:, k],
-                    y_up=y_up,
-                    frame_ids=frame_ids,
-                )
-            )
+    written = _write(out, smooth, err, nv, joint_names=names, fps=fps, units=rig.units, y_up=y_up,
+                     frame_ids=frame_ids)  # fmt: skip
     return TriangulationResult(
         points_3d=smooth,
         raw_points_3d=raw,
@@ -294,6 +270,132 @@ def triangulate_arrays(
         outputs=tuple(written),
         notes=tuple(notes),
     )
+
+
+def _check_arrays(rig: Rig, points_2d, confidence, joint_names, fps, filter: str) -> str:
+    """Reject arrays and options that do not fit together; the filter's name."""
+    try:
+        filter_name, _ = parse_filter_spec(filter)
+    except ValueError as err:
+        raise CaptureInputError(str(err)) from None
+    if fps is None and filter_name != "none":
+        raise CaptureInputError("no frame rate: pass fps (--fps) to filter, or --filter none")
+    if points_2d.ndim != 5 or points_2d.shape[-1] != 2:
+        raise CaptureInputError(f"points_2d must have shape (t, v, p, j, 2), got {points_2d.shape}")
+    t, v, p, j = points_2d.shape[:4]
+    if confidence.shape != (t, v, p, j):
+        raise CaptureInputError(f"confidence must have shape {(t, v, p, j)}, got {confidence.shape}")
+    if len(rig.names) != v or len(joint_names) != j:
+        raise CaptureInputError(f"{v} views and {j} joints in the arrays, but {len(rig.names)} rig cameras "
+                                f"and {len(joint_names)} joint names")  # fmt: skip
+    return filter_name
+
+
+@dataclasses.dataclass(frozen=True)
+class _Blocks:
+    """The (possibly memory-mapped) detections, served `size` frames at a time."""
+
+    points_2d: np.ndarray
+    confidence: np.ndarray
+    min_confidence: float
+    size: int
+
+    @property
+    def starts(self) -> range:
+        return range(0, self.points_2d.shape[0], self.size)
+
+    def __call__(self, start: int):
+        return _block(self.points_2d, self.confidence, start, start + self.size, self.min_confidence)
+
+
+def _people(rig: Rig, blocks: _Blocks, *, min_confidence: float, max_gap: int, people: int, progress: bool):
+    """Pass 1: associate per block keeping only per-slot results, then link identities over the capture.
+
+    Returns:
+        (t, P, v) detection slot of each kept person in each view, -1 where none.
+    """
+    t = blocks.points_2d.shape[0]
+    scale = 1.0 if rig.units == "m" else 1000.0
+    names = ("assignment", "points_3d", "error_px", "num_views")
+    fill = {"assignment": -1, "points_3d": np.nan, "error_px": np.nan, "num_views": 0}
+    parts = []
+    for s in tqdm(blocks.starts, desc="associating", unit="block", disable=not progress):
+        part = associate(rig.cameras, *blocks(s), min_confidence=min_confidence)
+        used = np.flatnonzero((part.num_views > 0).any(0))
+        keep = int(used[-1]) + 1 if used.size else 0  # slots never filled in the block are not kept
+        parts.append({name: getattr(part, name)[:, :keep] for name in names})
+    slots = max(1, max(part["assignment"].shape[1] for part in parts))
+    cat = {}
+    for name in names:  # one array of the output's size per field, blocks with fewer slots padded empty
+        first = parts[0][name]
+        cat[name] = np.full((t, slots, *first.shape[2:]), fill[name], first.dtype)
+        for s, part in zip(blocks.starts, parts, strict=True):
+            a = part[name]
+            cat[name][s : s + len(a), : a.shape[1]] = a
+    del parts
+    num_views = np.maximum(cat["num_views"], 0)
+    ids = track(cat["points_3d"], max_distance=0.5 * scale, max_gap=max_gap)
+    empty = np.zeros((t, slots, 0))  # the detections are gathered again in pass 2, block by block
+    assoc = Association(assignment=cat["assignment"], points_2d=empty, confidence=empty,
+                        points_3d=cat["points_3d"], error_px=cat["error_px"], num_views=num_views)  # fmt: skip
+    return select_tracks(assoc, ids, people=people).assignment  # (t, P, v)
+
+
+def _triangulate_people(rig: Rig, blocks: _Blocks, assignment: np.ndarray, *, method: str, refine: bool,
+                        threshold_px: float, min_confidence: float, progress: bool):  # fmt: skip
+    """Pass 2: triangulate each kept person, block by block, into arrays of the output's size.
+
+    Returns:
+        (raw, error_px, num_views): (t, P, j, 3), (t, P, j), (t, P, j).
+    """
+    t, v, _, j = blocks.points_2d.shape[:4]
+    P = assignment.shape[1]
+    opts = {"threshold_px": threshold_px} if method == "ransac" else {}
+    if method == "pose2sim":
+        opts = {"reprojection_threshold_px": threshold_px, "likelihood_threshold": min_confidence}
+    raw = err = nv = None
+    views = np.arange(v)[None, None, :]
+    for s in tqdm(blocks.starts, desc="triangulating", unit="block", disable=not progress):
+        uv, conf = blocks(s)
+        slot = assignment[s : s + blocks.size]
+        has, rows, pick = slot >= 0, np.arange(len(slot))[:, None, None], np.maximum(slot, 0)
+        uv_p = np.where(has[..., None, None], uv[rows, views, pick], np.nan)  # (b, P, v, j, 2)
+        conf_p = np.where(has[..., None], conf[rows, views, pick], 0.0)
+        n = len(slot) * P
+        res = triangulate_sequence(rig.cameras, uv_p.reshape(n, v, j, 2), conf_p.reshape(n, v, j), method=method,
+                                   refine=refine, **opts)  # fmt: skip
+        if raw is None:
+            raw = np.full((t, P, j, 3), np.nan, res.points_3d.dtype)
+            err = np.full((t, P, j), np.nan, res.mean_error_px.dtype)
+            nv = np.zeros((t, P, j), res.num_views.dtype)
+        raw[s : s + len(slot)] = res.points_3d.reshape(-1, P, j, 3)
+        err[s : s + len(slot)] = res.mean_error_px.reshape(-1, P, j)
+        nv[s : s + len(slot)] = res.num_views.reshape(-1, P, j)
+    return raw, err, nv
+
+
+def _write(out, points, err, nv, *, joint_names, fps, units, y_up, frame_ids) -> list[Path]:
+    """Write each output file, one per person (`_p1`, `_p2`, ... when there are several)."""
+    P = points.shape[1]
+    written = []
+    for target in out:
+        target = Path(target)
+        for k in range(P):
+            path = target if P == 1 else target.with_name(f"{target.stem}_p{k + 1}{target.suffix}")
+            written.append(
+                write_motion(
+                    path,
+                    points[:, k],
+                    joint_names=joint_names,
+                    fps=fps or 0.0,
+                    units=units,
+                    error=err[:, k],
+                    ncams=nv[:, k],
+                    y_up=y_up,
+                    frame_ids=frame_ids,
+                )
+            )
+    return written
 
 
 def format_summary(result: TriangulationResult, person: int = 0) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -17,18 +18,67 @@ from pathlib import Path
 
 import numpy as np
 
+from lift3d.apps.options import option
+from lift3d.core.motion import Motion, yup_to_zup
 from lift3d.core.rig import Rig
 from lift3d.core.skeleton import SKELETONS, Skeleton, get_skeleton
-from lift3d.errors import ViewInputError  # noqa: F401  (re-exported)
-from lift3d.io.motion import Motion, read_motion, yup_to_zup
+from lift3d.errors import ConfigError, ViewInputError
+from lift3d.io.motion import read_motion
 from lift3d.io.rigs import load_rig
 
-__all__ = ["ViewInputError", "canonical_joint_name", "load_tracks", "run_view", "skeleton_for_names"]
+__all__ = ["ViewConfig", "ViewInputError", "canonical_joint_name", "load_tracks", "run", "run_view"]
+__all__ += ["skeleton_for_names"]
 
 
 PathLike = str | os.PathLike[str]
 
 _SPECIAL = {"hip": "mid_hip", "midhip": "mid_hip", "head": "head_top", "headtop": "head_top"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewConfig:
+    """Options of `lift3d view` (and the defaults of `run_view`)."""
+
+    results: tuple[Path, ...] = option(positional=True, help="3D joint files (.trc, .c3d, .csv, .npz)")
+    rig: Path | None = option(None, help="rig file: camera frusta with names, world up axis")
+    png: Path | None = option(None, help="render one frame to this PNG (headless)")
+    frame: int | None = option(
+        None, help="frame number as stored in the file (TRC Frame#); default the first with joints"
+    )
+    video: Path | None = option(None, help="render every frame to this .mp4 / .avi (headless)")
+    camera: str | None = option(None, help="view from this rig camera (default: a 3/4 view of the scene)")
+    skeleton: str | None = option(None, help="skeleton for the bones (default: from the joint names)")
+    size: tuple[int, int] = option((960, 720), comma=True, metavar="SIZE", help="render size W,H in px")
+    fps: float | None = option(None, help="video frame rate (default: the file's)")
+    trajectories: tuple[str, ...] | None = option(
+        None, comma=True, help="comma-separated joints whose paths are drawn, or 'all'"
+    )
+
+    def __post_init__(self):
+        if min(self.size) < 1:
+            raise ConfigError(f"size must be positive, got {self.size}")
+        if self.fps is not None and not self.fps > 0:
+            raise ConfigError(f"fps must be positive, got {self.fps}")
+
+
+def run(config: ViewConfig) -> dict:
+    """`lift3d view`: render or show, then print the notes (stderr) and the files written."""
+    trajectories = config.trajectories
+    if trajectories == ("all",):
+        trajectories = "all"
+    with warnings.catch_warnings():  # the notes come back in the result and are printed once, below
+        warnings.simplefilter("ignore", UserWarning)
+        result = run_view(
+            config.results, rig=config.rig, png=config.png, frame=config.frame, video=config.video,
+            skeleton=config.skeleton, camera=config.camera, image_size=config.size, fps=config.fps,
+            trajectories=trajectories,
+        )  # fmt: skip
+    for note in result.get("notes", ()):
+        print(f"note: {note}", file=sys.stderr)
+    for key in ("png", "video"):
+        if result.get(key):
+            print(f"wrote {result[key]}")
+    return result
 
 
 def canonical_joint_name(name: str) -> str:
@@ -216,7 +266,7 @@ def run_view(
     video: PathLike | None = None,
     skeleton: str | Skeleton | None = None,
     camera: str | None = None,
-    image_size: Sequence[int] = (960, 720),
+    image_size: Sequence[int] = ViewConfig.size,
     fps: float | None = None,
     y_up: bool | None = None,
     trajectories: Sequence[str] | str | None = None,
@@ -249,7 +299,9 @@ def run_view(
         MotionFileError, RigFileError: Unreadable inputs (naming the file).
         ViewInputError: (a ValueError) A frame number the files do not have, or no file.
     """
-    from lift3d.viz.render import RendererUnavailable, has_display, render_png, render_video, show
+    from lift3d.errors import RendererUnavailable
+    from lift3d.viz.player import has_display, show
+    from lift3d.viz.render import render_png, render_video
     from lift3d.viz.scene import build_scene
 
     start = time.perf_counter()

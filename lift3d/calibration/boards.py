@@ -1,19 +1,6 @@
 """Calibration boards: corner detection in images and videos (specs and printable images: `lift3d.io.boards`).
 
-A board is a checkerboard or a ChArUco board. Its corners are numbered row-major (index `r * cols + c`, `cols`
-inner corners per row) and its object points lie in the board plane z = 0 with the origin at the first
-inner corner, x along a row, y down the columns, in **metres** (specs give squares in millimetres,
-`square_size_mm`).
-
-Spec TOML (one `[board]` table)::
-
-    [board]
-    name = "opencv_chessboard_9x6_25mm"
-    type = "checkerboard"          # or "charuco"
-    inner_corners = [9, 6]         # checkerboard: columns x rows of inner corners (OpenCV pattern size)
-    square_size_mm = 25.0
-    # charuco only: squares = [7, 5] (columns x rows of squares), marker_size_mm, dictionary = "DICT_5X5_100",
-    # legacy_pattern = false (true for boards printed with OpenCV < 4.6 and an even number of rows)
+Corners are numbered as `lift3d.io.boards` describes (row-major, object points in metres on the board plane).
 
 Detection gives, per image, every corner of the board in pixels (NaN where not seen), so that views of one
 frame line up across cameras. Checkerboard corners are put in a canonical order from the square colours (the

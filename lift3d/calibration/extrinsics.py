@@ -25,6 +25,7 @@ from scipy.spatial.transform import Rotation
 
 from lift3d.errors import CalibrationError
 from lift3d.geometry.camera import Camera
+from lift3d.geometry.transforms import transform_cameras
 
 __all__ = [
     "view_poses",
@@ -290,9 +291,9 @@ def world_from_board(cameras: Camera, board_R, board_t, frame: int):
 
 
 def _transform(cameras: Camera, board_R, board_t, R_new, t_new):
-    """New world W' with X_old = R_new X_new + t_new."""
-    R, t = np.asarray(cameras.R), np.asarray(cameras.t)
-    cams = cameras.replace(R=R @ R_new, t=np.einsum("vij,j->vi", R, t_new) + t)
+    """New world W' with X_old = R_new X_new + t_new, i.e. X_new = R_new^T X_old - R_new^T t_new."""
+    Q = np.asarray(R_new, np.float64).T
+    cams = transform_cameras(cameras, 1.0, Q, -Q @ np.asarray(t_new, np.float64))
     bR = np.einsum("ji,fjk->fik", R_new, board_R)
     bt = np.einsum("ji,fj->fi", R_new, board_t - t_new)
     return cams, bR, bt

@@ -58,8 +58,10 @@ from lift3d.calibration.solvers.points_bundle import (
 from lift3d.core.rig import Rig
 from lift3d.errors import CalibrationError
 from lift3d.geometry import numpy_camera
+from lift3d.geometry.association import MIN_CONFIDENCE
 from lift3d.geometry.camera import Camera
 from lift3d.geometry.numpy_camera import camera_centres
+from lift3d.geometry.triangulation.robust import INLIER_THRESHOLD_PX
 
 __all__ = [
     "RefineResult",
@@ -246,14 +248,14 @@ def _inlier_triangulation(key, cameras: Camera, uv: np.ndarray, conf: np.ndarray
     """Robust triangulation of rows (n, v, j, 2), (n, v, j): points (n, j, 3) and inlier views (n, v, j).
 
     Up to 8 views `numpy_camera.triangulate_inliers` (all pairs, numpy: nothing to compile); with more,
-    `geometry.triangulate.triangulate_ransac` (pairs drawn with `key`), the rows padded to a power of two (at
+    `geometry.triangulation.triangulate_ransac` (pairs drawn with `key`), the rows padded to a power of two (at
     least 64) so that it compiles for few shapes.
     """
     if cameras.batch_shape[0] <= 8:
         return numpy_camera.triangulate_inliers(cameras, uv, conf, threshold_px=threshold_px)
     import jax
 
-    from lift3d.geometry.triangulate import triangulate_ransac
+    from lift3d.geometry.triangulation import triangulate_ransac
 
     n, v, j = conf.shape
     size = max(64, 1 << (n - 1).bit_length())
@@ -271,8 +273,8 @@ def refine_rig_from_keypoints(
     *,
     key=None,
     people: int | None = 1,
-    min_confidence: float = 0.3,
-    threshold_px: float = 20.0,
+    min_confidence: float = MIN_CONFIDENCE,
+    threshold_px: float = INLIER_THRESHOLD_PX,
     max_error_px: float = 50.0,
     first_gate_px: float = 400.0,
     max_frames: int = 300,

@@ -1,7 +1,8 @@
 """A named set of calibrated cameras (a rig).
 
 `Rig` is the in-memory form of every calibration file lift3d reads or writes (anipose / Pose2Sim TOML,
-Qualisys `.qca.txt`, OpenCV YAML, Human3.6M camera tables). Readers and writers live in `lift3d.io.rigs`.
+Qualisys `.qca.txt`, OpenCV YAML, Human3.6M camera tables). Readers and writers live in `lift3d.io`
+(`lift3d.io.rigs.load_rig` reads any of them).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from lift3d.errors import RigFileError, UnknownCameraError  # noqa: F401  (re-exported)
+from lift3d.errors import UnknownCameraError
 from lift3d.geometry.camera import Camera, stack_cameras
 
-__all__ = ["Rig", "RigFileError", "UnknownCameraError"]
+__all__ = ["Rig", "SOURCE_KEY"]
 
 SOURCE_KEY = "_source"  # rig.metadata key where readers record the file a rig came from (never written out)
 

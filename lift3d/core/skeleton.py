@@ -17,6 +17,9 @@ key               constant          joints  source
 ``blazepose``     `BLAZEPOSE_33`    33      MediaPipe Pose / BlazePose landmarks
 ================  ================  ======  =====================================================
 
+Also `OPENPOSE_COCO_18` (key ``coco_18``): OpenPose's 18-joint COCO model, MS-COCO-17 plus ``neck``, found by
+`get_skeleton` but not in `SKELETONS` (it has no H36M mapping of its own).
+
 Naming notes: OpenPose ``Neck`` / ``MidHip`` / ``UpperNeck`` / ``HeadTop`` become ``neck``,
 ``mid_hip``, ``upper_neck``, ``head_top``; Halpe ``head`` / ``neck`` / ``hip`` become
 ``head_top``, ``neck``, ``mid_hip``; MediaPipe ``mouth_left`` / ``mouth_right`` become
@@ -75,6 +78,7 @@ __all__ = [
     "BODY_25B",
     "HALPE_26",
     "BLAZEPOSE_33",
+    "OPENPOSE_COCO_18",
     "H36M_17_FROM_32",
     "SKELETONS",
     "H36M_MAPPINGS",
@@ -362,10 +366,27 @@ SKELETONS: dict[str, Skeleton] = {
 }
 """All skeletons by lower-case key: h36m, coco, body_25, body_25b, halpe_26, blazepose."""
 
+OPENPOSE_COCO_18 = _build(
+    "openpose_coco_18",
+    ("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
+     "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+     "right_eye", "left_eye", "right_ear", "left_ear"),
+    [("neck", "right_shoulder"), ("neck", "left_shoulder"), ("right_shoulder", "right_elbow"),
+     ("right_elbow", "right_wrist"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+     ("neck", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+     ("neck", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("neck", "nose"),
+     ("nose", "right_eye"), ("right_eye", "right_ear"), ("nose", "left_eye"), ("left_eye", "left_ear")],
+    root="neck",
+)  # fmt: skip
+"""OpenPose's 18-joint COCO model: MS-COCO-17 joints plus ``neck``, in OpenPose order (a tree rooted at the
+neck). Found by `get_skeleton` as ``"coco_18"`` (or ``"openpose_coco_18"``) but not listed in `SKELETONS`: it
+has no H36M mapping of its own; ``Keypoints2D.remap(COCO_17)`` gives MS-COCO-17 (drops the neck)."""
+
 _ALIASES = {
     "h36m_17": "h36m", "human36m": "h36m", "coco_17": "coco", "body25": "body_25", "body25b": "body_25b",
     "halpe": "halpe_26", "halpe26": "halpe_26", "blazepose_33": "blazepose", "mediapipe": "blazepose",
 }  # fmt: skip
+_COCO_18_ALIASES = ("coco_18", "coco18", "openpose_coco", "openpose_coco_18")
 
 
 def get_skeleton(name: str | Skeleton) -> Skeleton:
@@ -373,7 +394,8 @@ def get_skeleton(name: str | Skeleton) -> Skeleton:
 
     Args:
         name: Registry key such as ``"body_25b"`` or ``"BODY-25B"``, an alias (``"h36m_17"``,
-            ``"coco_17"``, ``"halpe"``, ``"mediapipe"``, ...), or a `Skeleton`, returned as is.
+            ``"coco_17"``, ``"halpe"``, ``"mediapipe"``, ...), ``"coco_18"`` (`OPENPOSE_COCO_18`), or a
+            `Skeleton`, returned as is.
 
     Returns:
         The skeleton.
@@ -384,6 +406,8 @@ def get_skeleton(name: str | Skeleton) -> Skeleton:
     if isinstance(name, Skeleton):
         return name
     key = name.strip().lower().replace("-", "_")
+    if key in _COCO_18_ALIASES:
+        return OPENPOSE_COCO_18
     key = _ALIASES.get(key, key)
     if key not in SKELETONS:
         raise KeyError(f"unknown skeleton {name!r}; known skeletons: {', '.join(SKELETONS)}")

@@ -48,7 +48,7 @@ from lift3d.datasets.h36m_dataset import (
 from lift3d.geometry.camera import Camera
 from lift3d.io import h36m_formats as fmt
 from lift3d.io.h36m_formats import NUM_RAW_JOINTS, H36MFormatError
-from lift3d.io.rigs import save_rig
+from lift3d.io.rig_toml import save_rig
 
 __all__ = [
     "SUBJECTS", "TRAIN_SUBJECTS", "TEST_SUBJECTS", "CAMERA_IDS", "ACTIONS", "DAMAGED_SEQUENCES",

@@ -1,4 +1,4 @@
-"""Multi-view image samples in learnable-triangulation's processed Human3.6M layout, and a prefetching input pipeline.
+"""Multi-view image samples in learnable-triangulation's processed Human3.6M layout, batched ahead of use.
 
 The layout (Iskakov et al. 2019, ``mvn/datasets/human36m.py``)::
 
@@ -20,9 +20,9 @@ writes it) adds per-view occlusion flags.
 
 Splits follow the H36M protocol by subject (train S1, S5-S8; test S9, S11; S9's damaged takes dropped from the
 test split as learnable-triangulation does), configurable. `LTMultiViewDataset.iterate` builds batches in a
-background thread (a bounded queue) and decodes the images in a thread pool (OpenCV releases the GIL).
+background thread (`lift3d.datasets.prefetch`) and decodes the images in a thread pool (OpenCV releases the GIL).
 
-`make_synthetic_multiview` (from `lift3d.synthetic.multiview_render`) renders the synthetic twin into this layout.
+`lift3d.synthetic.multiview_dataset.make_synthetic_multiview` renders the synthetic twin into this layout.
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
-import queue
-import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -41,20 +38,23 @@ import numpy as np
 
 from lift3d.core.skeleton import H36M_17, H36M_17_FROM_32
 from lift3d.datasets.h36m import DAMAGED_SEQUENCES, TEST_SUBJECTS, TRAIN_SUBJECTS
-from lift3d.errors import LTDataError  # noqa: F401  (re-exported)
+from lift3d.datasets.prefetch import prefetch as read_ahead
+from lift3d.errors import LTDataError
 from lift3d.geometry.camera import Camera, project_points
 from lift3d.io import h36m_formats as fmt
 from lift3d.io.h36m_formats import H36MFormatError
 
 __all__ = [
-    "IMAGENET_MEAN", "IMAGENET_STD", "LTDataError", "LTMultiViewDataset", "scale_bbox", "crop_image",
-    "occlusion_path_for", "write_frame", "key_bits",
+    "IMAGENET_MEAN", "IMAGENET_STD", "LABELS_NAME", "H36M_17_FROM_LT", "LTMultiViewDataset", "scale_bbox",
+    "crop_image", "occlusion_path_for", "key_bits",
 ]  # fmt: skip
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 LABELS_NAME = "human36m-multiview-labels-GTbboxes.npy"
-_TO_H36M = np.array([fmt.LT_JOINTS_FROM_32.index(r) for r in H36M_17_FROM_32])
+"""The labels file's name in ``<h36m>/extra/``."""
+H36M_17_FROM_LT = np.array([fmt.LT_JOINTS_FROM_32.index(r) for r in H36M_17_FROM_32])
+"""(17,) indices: H36M-17 joints from the labels' own (MPII-like) joint order, ``keypoints[:, H36M_17_FROM_LT]``."""
 
 
 def key_bits(keys: jax.Array) -> np.ndarray:
@@ -188,7 +188,7 @@ class LTMultiViewDataset:
         table, cams = labels["table"], labels["cameras"]
         self._subject, self._action = table["subject_idx"].astype(np.int64), table["action_idx"].astype(np.int64)
         self._frame = table["frame_idx"].astype(np.int64)
-        self._joints = table["keypoints"][:, _TO_H36M].astype(np.float32)
+        self._joints = table["keypoints"][:, H36M_17_FROM_LT].astype(np.float32)
         bbox = table["bbox_by_camera_tlbr"][..., [1, 0, 3, 2]].astype(np.int64)  # tlbr -> ltrb
         self._present = np.any(bbox != 0, -1)
         bad = self._present & np.any(bbox[..., 2:] <= bbox[..., :2], -1)
@@ -483,95 +483,7 @@ class LTMultiViewDataset:
             return self.get_batch(positions, train=train, key=key if train else None, pool=pool, step=step)
 
         try:
-            if prefetch <= 0:
-                for step, positions in enumerate(schedule):
-                    yield make(step, positions)
-            else:
-                yield from _prefetched(make, schedule, prefetch)
+            yield from read_ahead((make(step, pos) for step, pos in enumerate(schedule)), prefetch, name="lt-prefetch")
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-
-
-_DONE = object()
-
-
-def _prefetched(make, schedule, depth: int) -> Iterator[dict]:
-    """Run ``make(step, item)`` over ``schedule`` in a background thread, ``depth`` results ahead."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def worker():
-        try:
-            for step, positions in enumerate(schedule):
-                if stop.is_set() or not put(make(step, positions)):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # handed to the consumer
-            put(exc)
-
-    thread = threading.Thread(target=worker, name="lt-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-# ------------------------------------------------------------------------------------------ writing frames
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Atomic write without fsync (thousands of small images): a temp file beside `path`, then os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_frame(path: Path, render: np.ndarray, region, frame_wh, quality: int) -> None:
-    """Write a full frame as JPEG: flat (the render's border colour), the render resized into `region`.
-
-    Args:
-        path: Destination ``.jpg`` (its folder must exist); written atomically (temp file, then rename).
-        render: (s, s, 3) uint8 RGB crop.
-        region: (left, top, right, bottom) full-frame px the crop covers (may extend past the frame).
-        frame_wh: Frame (width, height), px.
-        quality: JPEG quality.
-    """
-    import cv2
-
-    w, h = (int(x) for x in frame_wh)
-    border = np.concatenate([render[0], render[-1], render[:, 0], render[:, -1]])
-    frame = np.empty((h, w, 3), np.uint8)
-    frame[0] = np.rint(border.mean(0)).astype(np.uint8)[::-1]  # RGB -> BGR
-    frame[1:] = frame[0]  # row by row: 30x faster than broadcasting the 3 values over the frame
-    left, top, right, bottom = (int(x) for x in region)
-    patch = cv2.resize(render[..., ::-1], (right - left, bottom - top), interpolation=cv2.INTER_LINEAR)
-    x0, y0, x1, y1 = max(left, 0), max(top, 0), min(right, w), min(bottom, h)
-    if x1 > x0 and y1 > y0:
-        frame[y0:y1, x0:x1] = patch[y0 - top : y1 - top, x0 - left : x1 - left]
-    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise OSError(f"{path}: JPEG encoding failed")
-    _write_bytes(path, buf.tobytes())

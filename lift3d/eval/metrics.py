@@ -43,6 +43,8 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
+from lift3d.geometry.transforms import align_similarity, apply_similarity
+
 __all__ = [
     "PCK_THRESHOLD_MM",
     "AUC_THRESHOLDS_MM",
@@ -101,11 +103,6 @@ def _safe_norm(x: Array, axis: int = -1, keepdims: bool = False) -> Array:
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
 
 
-def _det3(m: Array) -> Array:
-    """Determinant of (..., 3, 3) matrices (triple product; cheaper than an LU per matrix)."""
-    return jnp.sum(m[..., 0, :] * jnp.cross(m[..., 1, :], m[..., 2, :]), axis=-1)
-
-
 def _masked_mean(values: Array, valid: Array) -> Array:
     """Mean of `values` over the entries where `valid`; NaN if there is none."""
     count = jnp.sum(valid)
@@ -113,47 +110,12 @@ def _masked_mean(values: Array, valid: Array) -> Array:
     return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
 
 
-def _similarity_fit(pred: Array, gt: Array, w: Array) -> tuple[Array, Array, Array, Array]:
-    """Weighted VideoPose3D-style Procrustes fit mapping pred onto gt.
-
-    Args:
-        pred: Predictions, shape (..., j, 3), finite everywhere.
-        gt: Ground truth, shape (..., j, 3), finite everywhere.
-        w: Joint weights in {0, 1}, shape (..., j).
-
-    Returns:
-        (scale (...,), rotation (..., 3, 3) applied as ``row @ R``, pred centroid (..., 1, 3),
-        gt centroid (..., 1, 3)) so that ``aligned = scale * (pred - mu_pred) @ R + mu_gt``.
-    """
-    w3 = w[..., None].astype(pred.dtype)
-    count = jnp.maximum(jnp.sum(w3, axis=-2, keepdims=True), 1.0)
-    mu_x = jnp.sum(w3 * gt, axis=-2, keepdims=True) / count
-    mu_y = jnp.sum(w3 * pred, axis=-2, keepdims=True) / count
-    x0 = w3 * (gt - mu_x)
-    y0 = w3 * (pred - mu_y)
-    norm_x = _safe_norm(x0, axis=(-2, -1))
-    norm_y = _safe_norm(y0, axis=(-2, -1))
-    x0 = x0 / jnp.where(norm_x > 0, norm_x, 1.0)[..., None, None]
-    y0 = y0 / jnp.where(norm_y > 0, norm_y, 1.0)[..., None, None]
-    h = jnp.swapaxes(x0, -1, -2) @ y0  # (..., 3, 3)
-    u, s, vt = jnp.linalg.svd(h)
-    v = jnp.swapaxes(vt, -1, -2)
-    # det(V U^T) = det(V) det(U) = +-1; flip the last singular vector / value on reflections.
-    sign = jnp.where(_det3(v) * _det3(u) < 0, -1.0, 1.0).astype(pred.dtype)
-    v = v.at[..., :, -1].multiply(sign[..., None])
-    s = s.at[..., -1].multiply(sign)
-    rot = v @ jnp.swapaxes(u, -1, -2)
-    scale = jnp.sum(s, axis=-1) * norm_x / jnp.where(norm_y > 0, norm_y, 1.0)
-    return scale, rot, mu_y, mu_x
-
-
 def _align(pred: Array, gt: Array, valid: Array, align: str, root: int) -> tuple[Array, Array, Array]:
     """Align finite `pred` to finite `gt`; returns (pred', gt', valid') where valid' may lose samples."""
     if align == "none":
         return pred, gt, valid
     if align == "procrustes":
-        scale, rot, mu_y, mu_x = _similarity_fit(pred, gt, valid)
-        return scale[..., None, None] * ((pred - mu_y) @ rot) + mu_x, gt, valid
+        return apply_similarity(align_similarity(pred, gt, valid), pred), gt, valid
     # root and scale
     valid = valid & valid[..., root : root + 1]
     pred = pred - pred[..., root : root + 1, :]
@@ -201,9 +163,10 @@ def _finish(values: Array, valid: Array, reduce: bool) -> Array:
 def procrustes_align(pred: ArrayLike, gt: ArrayLike, *, mask: ArrayLike | None = None) -> Array:
     """Align predictions to ground truth with the best similarity transform (no reflection).
 
-    The fit (VideoPose3D / 3d-pose-baseline ``p_mpjpe``: centre, normalise, SVD of H = X0^T Y0, flip the
-    last singular vector when det < 0, scale = trace * |X0| / |Y0|) uses only the valid joints; the
-    transform is then applied to every finite predicted joint.
+    The fit (`lift3d.geometry.transforms.align_similarity`, the VideoPose3D / 3d-pose-baseline ``p_mpjpe``
+    form: centre, normalise, SVD of H = X0^T Y0, flip the last singular vector when det < 0, scale =
+    trace * |X0| / |Y0|) uses only the valid joints; the transform is then applied to every finite predicted
+    joint.
 
     Args:
         pred: Predicted joints, shape (..., j, 3).
@@ -223,8 +186,7 @@ def procrustes_align(pred: ArrayLike, gt: ArrayLike, *, mask: ArrayLike | None =
     valid = _valid(pred, gt, mask)
     finite = jnp.all(jnp.isfinite(pred), axis=-1, keepdims=True)
     pred0 = jnp.where(finite, pred, 0.0)
-    scale, rot, mu_y, mu_x = _similarity_fit(pred0, jnp.where(valid[..., None], gt, 0.0), valid)
-    aligned = scale[..., None, None] * ((pred0 - mu_y) @ rot) + mu_x
+    aligned = apply_similarity(align_similarity(pred0, jnp.where(valid[..., None], gt, 0.0), valid), pred0)
     return jnp.where(finite, aligned, jnp.nan)
 
 

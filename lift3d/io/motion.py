@@ -19,9 +19,9 @@ the same folder, then ``os.replace``): a failed write leaves any previous file i
 - npz: ``points``, ``joint_names``, ``fps``, ``units``, ``frame_ids``, ``y_up`` and the diagnostics given.
 
 Axes: lift3d's world is the rig's (Z-up for Pose2Sim / Qualisys data). ``y_up=True`` writes Y-up coordinates
-the way Pose2Sim does for OpenSim, the cyclic rotation (x, y, z) -> (y, z, x) (`zup_to_yup`; a proper
-rotation, so handedness is kept). `read_motion` returns coordinates as stored, with ``y_up`` when the file
-records it.
+the way Pose2Sim does for OpenSim, the cyclic rotation (x, y, z) -> (y, z, x) (`lift3d.core.motion.zup_to_yup`;
+a proper rotation, so handedness is kept). `read_motion` returns a `lift3d.core.motion.Motion` with the
+coordinates as stored, and ``y_up`` when the file records it.
 """
 
 from __future__ import annotations
@@ -40,74 +40,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from lift3d.errors import MotionFileError  # noqa: F401  (re-exported)
+from lift3d.core.motion import UNITS, Motion, zup_to_yup
+from lift3d.errors import MotionFileError
 from lift3d.io.atomic import atomic_write
 
-__all__ = ["Motion", "MotionFileError", "write_motion", "read_motion", "zup_to_yup", "yup_to_zup"]
-__all__ += ["read_trc", "read_c3d", "read_motion_csv", "read_motion_npz"]
+__all__ = ["write_motion", "read_motion", "read_trc", "read_c3d", "read_motion_csv", "read_motion_npz"]
 
 PathLike = str | os.PathLike[str]
-_UNITS = {"m": 1.0, "mm": 1e-3}
 _DIAGNOSTICS = ("error", "ncams", "score")
-
-
-def zup_to_yup(points: ArrayLike) -> np.ndarray:
-    """Z-up to Y-up axes as Pose2Sim writes TRC for OpenSim: (x, y, z) -> (y, z, x).
-
-    Args:
-        points: (..., 3) coordinates.
-
-    Returns:
-        (..., 3) float64 coordinates; `yup_to_zup` is the inverse.
-    """
-    return np.asarray(points, dtype=np.float64)[..., [1, 2, 0]]
-
-
-def yup_to_zup(points: ArrayLike) -> np.ndarray:
-    """Inverse of `zup_to_yup`: (x, y, z) -> (z, x, y)."""
-    return np.asarray(points, dtype=np.float64)[..., [2, 0, 1]]
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Motion:
-    """3D joint trajectories as read from a file.
-
-    Attributes:
-        points: (t, j, 3) float64 coordinates in `units`, axes as stored; NaN where missing.
-        joint_names: j names.
-        fps: Frame rate (Hz).
-        units: "m" or "mm".
-        frame_ids: (t,) int64 frame numbers.
-        time: (t,) seconds, as stored (TRC, CSV) or frame_ids / fps.
-        error: (t, j) reprojection error (px), NaN where missing, or None if the file has none.
-        ncams: (t, j) number of cameras used (float, NaN where missing), or None.
-        score: (t, j) score, or None.
-        y_up: True / False when the file records its vertical axis (npz, C3D), else None.
-        source: The file read.
-    """
-
-    points: np.ndarray
-    joint_names: tuple[str, ...]
-    fps: float
-    units: str
-    frame_ids: np.ndarray
-    time: np.ndarray
-    error: np.ndarray | None = None
-    ncams: np.ndarray | None = None
-    score: np.ndarray | None = None
-    y_up: bool | None = None
-    source: str = ""
-
-    @property
-    def num_frames(self) -> int:
-        """t: number of frames."""
-        return self.points.shape[0]
-
-    def to_units(self, units: str) -> Motion:
-        """The same motion with `points` in "m" or "mm"."""
-        return dataclasses.replace(
-            self, points=self.points * (_UNITS[self.units] / _UNITS[units]), units=units
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +82,7 @@ def _prepare(points, joint_names, fps, units, error, ncams, score, y_up, frame_i
         raise ValueError(f"fps must be positive, got {fps}")
     file_units = units if file_units is None else file_units
     for u in (units, file_units):
-        if u not in _UNITS:
+        if u not in UNITS:
             raise ValueError(f"units must be 'm' or 'mm', got {u!r}")
     frames = np.arange(t, dtype=np.int64) if frame_ids is None else np.asarray(frame_ids).astype(np.int64)
     if frames.shape != (t,) or (t > 1 and not np.all(np.diff(frames) > 0)):
@@ -155,7 +95,7 @@ def _prepare(points, joint_names, fps, units, error, ncams, score, y_up, frame_i
                 raise ValueError(f"{key} must have shape ({t}, {j}), got {arr.shape}")
             diag[key] = np.where(np.isfinite(arr), arr, np.nan)
     pts = np.where(np.isfinite(pts).all(axis=-1, keepdims=True), pts, np.nan) * (
-        _UNITS[units] / _UNITS[file_units]
+        UNITS[units] / UNITS[file_units]
     )
     return _Data(zup_to_yup(pts) if y_up else pts, names, float(fps), file_units, frames, diag, bool(y_up))
 
@@ -253,7 +193,7 @@ def read_trc(path: PathLike) -> Motion:
         if key not in header:
             raise fail(f"line 2-3: field {key!r} missing")
     units = header["Units"]
-    if units not in _UNITS:
+    if units not in UNITS:
         raise fail(f"line 3: field 'Units': expected 'm' or 'mm', got {units!r}")
     names = tuple(n.strip() for n in lines[3].split("\t")[2:] if n.strip())
     n_markers = int(_number(header["NumMarkers"], "field 'NumMarkers'", fail))
@@ -340,7 +280,7 @@ def read_c3d(path: PathLike) -> Motion:
     params = c3d["parameters"]
     point = params["POINT"]
     units = str(point["UNITS"]["value"][0]).strip() if len(point["UNITS"]["value"]) else "mm"
-    if units not in _UNITS:
+    if units not in UNITS:
         raise MotionFileError(f"{path}: parameter 'POINT:UNITS': expected 'm' or 'mm', got {units!r}")
     xyz = np.asarray(c3d["data"]["points"], dtype=np.float64)[:3].transpose(2, 1, 0)  # (t, j, 3)
     residual = np.asarray(c3d["data"]["meta_points"]["residuals"], dtype=np.float64)[0].T  # (t, j)

@@ -1,6 +1,6 @@
 """Lift 2D detections of one view to 3D with a trained residual MLP (`lift3d.models.lifter`): real use.
 
-Pipeline (`run_lift` = read + `lift_keypoints` + write):
+Pipeline (`lift3d.apps.lift.run_lift` = read + `lift_keypoints` + write):
 
 1. Read keypoints (`lift3d.io.keypoints.read_keypoints`: OpenPose JSON folders, COCO, DLC, npz, ...).
 2. Map the detector's skeleton to the checkpoint's (H36M-17 via `lift3d.core.skeleton.map_to_h36m`). A joint with
@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -43,12 +43,13 @@ from lift3d.errors import (
     CheckpointError,
     LiftInputError,  # noqa: F401  (re-exported)
 )
+from lift3d.geometry.association import MIN_CONFIDENCE
 from lift3d.io.atomic import atomic_write
 from lift3d.models.lifter import Lifter, apply_folded, fold_batch_norm, pixels_to_rays
 from lift3d.predict.checkpoint import load_lifter_weights, read_lifter_meta
 
 __all__ = ["LoadedLifter", "LiftResult", "LiftInputError", "default_checkpoint", "load_lifter", "lift_rays"]
-__all__ += ["format_lift_summary", "lift_keypoints", "run_lift", "write_lift_npz"]
+__all__ += ["format_lift_summary", "lift_keypoints", "write_lift_npz"]
 
 
 def default_checkpoint() -> Path:
@@ -221,13 +222,13 @@ def lift_keypoints(
     views: Sequence[str] | None = None,
     image_size: tuple[float, float] | None = None,
     focal_px: float | None = None,
-    min_confidence: float = 0.3,
+    min_confidence: float = MIN_CONFIDENCE,
     min_visible: int = 8,
 ) -> LiftResult:
     """Lift every detection of a `Keypoints2D` (see the module doc for each step).
 
     Args:
-        keypoints: `lift3d.io.keypoints.Keypoints2D` (points (t, v, p, J, 2) px, confidence (t, v, p, J)).
+        keypoints: `lift3d.core.keypoints.Keypoints2D` (points (t, v, p, J, 2) px, confidence (t, v, p, J)).
         checkpoint: Folder, an already loaded lifter, or None (shipped checkpoint).
         rig: Cameras of the views (matched by name); gives exact rays and world axes.
         views: Views to lift (default all).
@@ -312,95 +313,3 @@ def write_lift_npz(path: str | os.PathLike, result: LiftResult, **extra) -> Path
     with atomic_write(path, "wb") as f:
         np.savez_compressed(f, **data)
     return Path(path)
-
-
-def run_lift(
-    keypoints_dir: str | os.PathLike | Sequence[str | os.PathLike],
-    *,
-    format: str | None = "openpose",
-    skeleton: str | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    out: str | os.PathLike,
-    rig: str | os.PathLike | None = None,
-    views: Sequence[str] | None = None,
-    person: int = 0,
-    image_size: tuple[float, float] | None = None,
-    focal_px: float | None = None,
-    min_confidence: float = 0.3,
-    fps: float | None = None,
-    echo: Callable[[str], None] | None = None,
-) -> list[Path]:
-    """Read keypoints, lift them, write the result (what ``lift3d lift`` runs).
-
-    Args:
-        keypoints_dir: Keypoint folder(s) / file(s) (`lift3d.io.keypoints.read_keypoints`).
-        format: Keypoint format ("openpose", "coco", "dlc", "mediapipe", "npz"; None guesses).
-        skeleton: Detector skeleton, e.g. "body_25b".
-        checkpoint: Lifter folder (None: the shipped one).
-        out: ``.npz`` (everything) or ``.trc`` / ``.c3d`` / ``.csv`` (one person, via `write_motion`; an
-            ``.npz`` with the full result is written next to it).
-        rig: Rig file (`lift3d.io.rigs.load_rig`) for exact rays and world axes.
-        views: Views to lift (default all).
-        person: Detection slot written to the motion file.
-        image_size, focal_px, min_confidence: See `lift_keypoints`.
-        fps: Frame rate (motion files need one; default the keypoints' or 30).
-        echo: Called with `format_lift_summary` of the result (e.g. ``print``); None: silent.
-
-    Returns:
-        The files written.
-
-    Raises:
-        LiftInputError: Empty input, unmappable skeleton, bad options. FileNotFoundError: missing paths.
-    """
-    from lift3d.io.keypoints import read_keypoints
-
-    src = [keypoints_dir] if isinstance(keypoints_dir, str | os.PathLike) else list(keypoints_dir)
-    for s in src:
-        if not Path(s).exists():
-            raise FileNotFoundError(f"keypoints {s} not found")
-        if Path(s).is_dir() and not any(Path(s).iterdir()):
-            raise LiftInputError(f"{s}: empty folder, no keypoint files")
-    try:
-        kp = read_keypoints(src if len(src) > 1 else src[0], format=format, skeleton=skeleton)
-    except KeyError as err:
-        raise LiftInputError(f"{keypoints_dir}: {err}") from err
-    rig_obj = None
-    if rig is not None:
-        from lift3d.io.rigs import load_rig
-
-        rig_obj = load_rig(rig)
-    result = lift_keypoints(kp, checkpoint=checkpoint, rig=rig_obj, views=views, image_size=image_size,
-                            focal_px=focal_px, min_confidence=min_confidence)  # fmt: skip
-    if echo is not None:
-        echo(format_lift_summary(result))
-    out = Path(out)
-    written = []
-    suffix = out.suffix.lower()
-    if suffix == ".npz":
-        return [write_lift_npz(out, result, source=str(keypoints_dir))]
-    if suffix not in (".trc", ".c3d", ".csv"):
-        raise LiftInputError(f"{out}: output must end in .npz, .trc, .c3d or .csv")
-    if not 0 <= person < result.points_3d.shape[2]:
-        raise LiftInputError(f"person {person} out of range: {result.points_3d.shape[2]} detection slots")
-    written.append(write_lift_npz(out.with_suffix(".npz"), result, source=str(keypoints_dir)))
-    try:
-        from lift3d.io.motion import write_motion
-    except ImportError as err:  # pragma: no cover - motion ships with lift3d
-        raise LiftInputError(f"{out}: writing {suffix} needs lift3d.io.motion") from err
-    pts = result.points_3d_world if result.points_3d_world is not None else result.points_3d
-    pts = pts[:, :, person]  # (t, v, j, 3) mm
-    names = list(result.skeleton.joints)
-    if len(result.views) > 1:
-        names = [f"{v}_{n}" for v in result.views for n in names]
-    t = pts.shape[0]
-    written.append(
-        write_motion(
-            out,
-            pts.reshape(t, -1, 3),
-            joint_names=names,
-            fps=fps or result.fps or 30.0,
-            units="mm",
-            frame_ids=result.frame_ids,
-        )  # fmt: skip
-    )
-    return written

@@ -19,9 +19,9 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from lift3d.errors import CheckpointError  # noqa: F401  (re-exported)
+from lift3d.errors import CheckpointError
 
-__all__ = ["TrainCheckpoints", "CheckpointError"]
+__all__ = ["TrainCheckpoints"]
 
 
 def _abstract(tree):

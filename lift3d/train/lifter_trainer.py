@@ -1,16 +1,9 @@
 """Train and evaluate the residual MLP lifter on the synthetic Human3.6M twin.
 
-Conventions shared by lift3d's trainers:
-
-- ``train_and_evaluate(config, workdir)``; configs are Python files with ``get_config(variant=None)``
-  returning a frozen dataclass (`load_config("experiments/lifter_synthetic.py:smoke")` picks a variant).
-- ``WORKDIR/config.json``: the config of the run; resuming with a different one is an error naming the
-  fields that differ.
-- ``WORKDIR/metrics.jsonl``: one JSON object a line, ``{"step", "epoch", "split": "train" | "test", ...}``.
-- ``WORKDIR/checkpoints/``: orbax checkpoints (`lift3d.train.checkpoint`); a run restarted with the same
-  workdir resumes from the newest one and, because data order and random draws are functions of the step,
-  ends exactly where the uninterrupted run would have.
-- Data parallelism over all devices (`lift3d.train.sharding`), a tqdm progress bar.
+The conventions of lift3d's trainers (config files with variants, ``WORKDIR/config.json``,
+``metrics.jsonl``, orbax checkpoints with exact resume, data parallelism) are `lift3d.train.common`'s. Here
+the data order is a function of the step alone (`lift3d.train.data_pipeline.batch_indices`), so a
+checkpoint needs no data position.
 
 The test metrics (P1 = MPJPE after root alignment, P2 = P-MPJPE, PCK3D at 150 mm, AUC) are measured on the
 test subjects at the end of every epoch, from the dataset's distorted pixels through the cameras, as real
@@ -22,12 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -39,15 +29,15 @@ from flax import nnx
 from lift3d.core.skeleton import H36M_17
 from lift3d.datasets.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS
 from lift3d.eval import metrics
-from lift3d.io.atomic import atomic_write, write_json
+from lift3d.io.atomic import write_json
 from lift3d.models.lifter import Lifter, max_norm_project
 from lift3d.predict.checkpoint import save_lifter
 from lift3d.train import sharding
-from lift3d.train.checkpoint import CheckpointError, TrainCheckpoints
-from lift3d.train.data_pipeline import TestSamples, augment, batch_indices, test_samples, train_samples
+from lift3d.train.common import TrainRun, config_json, load_config_file
+from lift3d.train.data_pipeline import TestSamples, TrainSamples, augment, batch_indices, test_samples, train_samples
 
 __all__ = ["LifterConfig", "load_config", "train_and_evaluate", "make_model", "make_train_step"]
-__all__ += ["evaluate", "predict_batches"]
+__all__ += ["evaluate", "predict_batches", "load_data"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,21 +102,14 @@ class LifterConfig:
 
 
 def load_config(spec: str | os.PathLike) -> LifterConfig:
-    """A config from ``path/to/config.py`` or ``path/to/config.py:variant`` (its ``get_config(variant)``).
+    """A `LifterConfig` from ``path/to/config.py`` or ``path/to/config.py:variant`` (its ``get_config(variant)``).
 
     Raises:
-        FileNotFoundError: If the file does not exist. ValueError: if it has no ``get_config``.
+        FileNotFoundError: If the file does not exist.
+        ValueError: If it has no ``get_config``.
+        TypeError: If its config is not a `LifterConfig`.
     """
-    text = os.fspath(spec)
-    path, _, variant = text.partition(":") if not Path(text).exists() else (text, "", "")
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"config file {path} not found")
-    module_spec = importlib.util.spec_from_file_location(f"_lift3d_config_{Path(path).stem}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ValueError(f"{path}: a config file must define get_config(variant=None)")
-    return module.get_config(variant or None)
+    return load_config_file(spec, LifterConfig)
 
 
 def make_model(config: LifterConfig, key: jax.Array) -> Lifter:
@@ -250,7 +233,13 @@ def evaluate(pred: np.ndarray, test: TestSamples, *, root: int = 0) -> tuple[dic
     return scalars, tables
 
 
-def _load_data(config: LifterConfig):
+def load_data(config: LifterConfig) -> tuple[TrainSamples, TestSamples]:
+    """The config's training and test samples (the synthetic twin; cached per data fields in the process).
+
+    Returns:
+        ``(train, test)``: `TrainSamples` of the train subjects (every ``train_every``-th frame, all cameras)
+        and `TestSamples` of the test subjects (damaged takes dropped, every ``test_every``-th frame).
+    """
     return _load_data_cached(config.data_seed, tuple(config.train_subjects), tuple(config.test_subjects),
                              config.actions, config.trials, config.frames_per_sequence, config.train_every,
                              config.test_every)  # fmt: skip
@@ -283,31 +272,6 @@ def _compiled_step(config: LifterConfig, graphdef, mesh) -> Callable:
     )  # fmt: skip
 
 
-def _config_json(config: LifterConfig) -> dict:
-    return json.loads(json.dumps(dataclasses.asdict(config)))
-
-
-def _check_same_config(workdir: Path, config: LifterConfig) -> None:
-    file = workdir / "config.json"
-    new = _config_json(config)
-    ignore = {"progress", "log_every", "max_steps", "num_devices"}  # may change between resumes
-    if file.is_file():
-        old = json.loads(file.read_text("utf-8"))
-        diff = sorted(k for k in old.keys() | new.keys() if k not in ignore and old.get(k) != new.get(k))
-        if diff:
-            details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
-            raise CheckpointError(f"{workdir}: holds a run of another config ({details}); use a new workdir")
-    write_json(file, new)
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    if not path.is_file():
-        return
-    keep = [line for line in path.read_text("utf-8").splitlines() if line and json.loads(line)["step"] <= step]
-    with atomic_write(path) as f:
-        f.write("".join(line + "\n" for line in keep))
-
-
 def train_and_evaluate(
     config: LifterConfig, workdir: str | os.PathLike, *, hooks: Sequence[Callable[[int], None]] = ()
 ) -> dict:
@@ -325,16 +289,10 @@ def train_and_evaluate(
     Raises:
         CheckpointError: If ``workdir`` holds a run of another config.
     """
-    from tqdm.auto import tqdm
-
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    _check_same_config(workdir, config)
-    mesh = sharding.make_mesh(config.num_devices)
-    if config.batch_size % mesh.devices.size:
-        raise ValueError(f"batch_size {config.batch_size} is not divisible by {mesh.devices.size} devices")
+    run = TrainRun(workdir, config, keep_checkpoints=config.keep_checkpoints)
+    mesh = sharding.make_mesh(config.num_devices, batch_size=config.batch_size)
     t0 = time.perf_counter()
-    train, test = _load_data(config)
+    train, test = load_data(config)
     data_time = time.perf_counter() - t0
 
     key = jax.random.key(config.seed)
@@ -348,77 +306,51 @@ def train_and_evaluate(
         "data_key": jax.random.key_data(k_data),
     }  # fmt: skip
     state = sharding.replicate(mesh, state)
-    ckpts = TrainCheckpoints(workdir, keep=config.keep_checkpoints)
-    metrics_path = workdir / "metrics.jsonl"
-    start = ckpts.latest_step()
-    if start is not None:
-        state, _ = ckpts.restore(state)
-        state = sharding.replicate(mesh, state)
-        _truncate_metrics(metrics_path, start)
-    start = int(state["step"])
-    k_data = jax.random.wrap_key_data(np.asarray(state["data_key"]))  # the data order, from the state
+    with run:
+        state, _ = run.resume(state, mesh)
+        start = int(state["step"])
+        k_data = jax.random.wrap_key_data(np.asarray(state["data_key"]))  # the data order, from the state
 
-    steps_per_epoch = len(train) // config.batch_size
-    total = config.num_epochs * steps_per_epoch
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
-    step_fn = _compiled_step(dataclasses.replace(config, progress=True, log_every=1, max_steps=None),
-                             graphdef, mesh)  # fmt: skip
+        steps_per_epoch = len(train) // config.batch_size
+        total = config.num_epochs * steps_per_epoch
+        if config.max_steps is not None:
+            total = min(total, config.max_steps)
+        # the fields that only steer the loop are normalised: one compiled step for all of them
+        step_fn = _compiled_step(dataclasses.replace(config, progress=True, log_every=1, max_steps=None),
+                                 graphdef, mesh)  # fmt: skip
 
-    def log(entry: dict) -> None:
-        with open(metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
+        def run_eval(step: int, record: bool = True) -> tuple[dict, dict]:
+            pred = predict_batches(graphdef, state["params"], state["batch_stats"], test.rays,
+                                   batch_size=config.eval_batch_size, mesh=mesh)  # fmt: skip
+            scalars, tables = evaluate(pred, test, root=H36M_17.root)
+            if record:
+                run.log({"step": step, "epoch": step / steps_per_epoch, "split": "test", **scalars})
+            return scalars, tables
 
-    def run_eval(step: int, record: bool = True) -> tuple[dict, dict]:
-        pred = predict_batches(graphdef, state["params"], state["batch_stats"], test.rays,
-                               batch_size=config.eval_batch_size, mesh=mesh)  # fmt: skip
-        scalars, tables = evaluate(pred, test, root=H36M_17.root)
-        if record:
-            log({"step": step, "epoch": step / steps_per_epoch, "split": "test", **scalars})
-        return scalars, tables
-
-    bar = tqdm(total=total, initial=start, desc=f"train {config.name}", disable=not config.progress,
-               unit="step", dynamic_ncols=True)  # fmt: skip
-    t_train, window, t_window = time.perf_counter(), [], time.perf_counter()
-    last = None  # (step, scalars, tables) of the latest evaluation
-    try:
+        run.start(total, start)
+        t_train = time.perf_counter()
+        last = None  # (step, scalars, tables) of the latest evaluation
         for step in range(start, total):
             idx = batch_indices(k_data, step, len(train), config.batch_size)
             batch = sharding.shard_batch(mesh, (train.points_camera[idx], train.up[idx]))
             state, out = step_fn(state, *batch)
-            window.append(out)
             done = step + 1
-            bar.update(1)
-            if done % config.log_every == 0 or done == total:
-                vals = {k: float(np.mean([float(o[k]) for o in window])) for k in window[0]}
-                now = time.perf_counter()
-                log(
-                    {
-                        "step": done,
-                        "epoch": done / steps_per_epoch,
-                        "split": "train",
-                        **vals,
-                        "lr": float(_optimizer_lr(config, done)),
-                        "steps_per_s": len(window) / (now - t_window),
-                    }
-                )
-                bar.set_postfix(loss=f"{vals['loss']:.4f}", mpjpe=f"{vals['mpjpe_mm']:.1f}")
-                window, t_window = [], now
+            vals = run.record(done, out, log=done % config.log_every == 0 or done == total,
+                              epoch=done / steps_per_epoch, lr=float(_optimizer_lr(config, done)))  # fmt: skip
+            if vals is not None:
+                run.show(loss=f"{vals['loss']:.4f}", mpjpe=f"{vals['mpjpe_mm']:.1f}")
             end_of_epoch = done % steps_per_epoch == 0 or done == total
             if end_of_epoch:
                 last = (done, *run_eval(done))
                 scalars = last[1]
-                bar.write(
+                run.write(
                     f"step {done} epoch {done / steps_per_epoch:.2f}: test P1 {scalars['p1_mm']:.1f} mm, "
                     f"P2 {scalars['p2_mm']:.1f} mm, PCK3D {scalars['pck3d']:.3f}"
                 )
             if done % config.checkpoint_every == 0 or end_of_epoch:
-                ckpts.save(done, state, {"config": _config_json(config), "epoch": done / steps_per_epoch})
+                run.save(done, state, {"config": config_json(config), "epoch": done / steps_per_epoch})
             for hook in hooks:
                 hook(done)
-    finally:
-        bar.close()
-        ckpts.close()
     train_time = time.perf_counter() - t_train
     if last is None or last[0] != total:  # nothing left to train: the restored state was evaluated before
         last = (total, *run_eval(total, record=start < total))
@@ -428,12 +360,12 @@ def train_and_evaluate(
                "devices": int(mesh.devices.size),
                "test_samples": len(test), "train_samples": len(train)}  # fmt: skip
     save_lifter(
-        workdir / "lifter",
+        run.workdir / "lifter",
         params=jax.device_get(state["params"]), batch_stats=jax.device_get(state["batch_stats"]),
         model_kwargs=model_kwargs,
-        info={"skeleton": H36M_17.name, "config": _config_json(config), "metrics": scalars, "step": total},
+        info={"skeleton": H36M_17.name, "config": config_json(config), "metrics": scalars, "step": total},
     )  # fmt: skip
-    write_json(workdir / "results.json", {**results, "tables": tables})
+    write_json(run.workdir / "results.json", {**results, "tables": tables})
     return results
 
 

@@ -21,16 +21,22 @@ __all__ = ["make_mesh", "replicated", "batch_sharding", "shard_batch", "replicat
 DATA_AXIS = "data"
 
 
-def make_mesh(num_devices: int | None = None) -> Mesh:
+def make_mesh(num_devices: int | None = None, *, batch_size: int | None = None) -> Mesh:
     """A 1-D mesh named ``"data"`` over the first `num_devices` devices (None: all).
 
+    Args:
+        num_devices: Devices to use (None: all).
+        batch_size: The global training batch, checked to split evenly over the devices (None: no check).
+
     Raises:
-        ValueError: If more devices are asked for than exist.
+        ValueError: If more devices are asked for than exist, or `batch_size` does not divide by them.
     """
     devices = jax.devices()
     n = len(devices) if num_devices is None else int(num_devices)
     if not 1 <= n <= len(devices):
         raise ValueError(f"asked for {num_devices} devices, {len(devices)} available")
+    if batch_size is not None and batch_size % n:
+        raise ValueError(f"batch_size {batch_size} is not divisible by {n} devices")
     return Mesh(np.asarray(devices[:n]), (DATA_AXIS,))
 
 

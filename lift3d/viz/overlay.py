@@ -1,7 +1,7 @@
 """2D overlays with OpenCV: skeletons drawn on images and video frames, detections vs reprojections.
 
 Images are OpenCV's BGR uint8 arrays (as `cv2.imread` and `cv2.VideoCapture` give them); colours are RGB in
-[0, 1], like the 3D scenes' (`lift3d.viz.scene.PALETTE`). Pixel centres are at integer coordinates (the
+[0, 1], like the 3D scenes' (`lift3d.viz.colors.PALETTE`). Pixel centres are at integer coordinates (the
 project's convention), so a joint at (u, v) is drawn centred on pixel (u, v) with sub-pixel precision (cv2's
 `shift`). cv2 is imported inside the functions.
 """
@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 
 from lift3d.core.skeleton import Skeleton
 from lift3d.geometry.camera import Camera, project_points, world_to_camera
-from lift3d.viz.scene import PALETTE, side_colors
+from lift3d.viz.colors import PALETTE, side_colors
 
 __all__ = ["draw_skeleton", "draw_reprojection", "overlay_video", "tile_images", "video_writer"]
 

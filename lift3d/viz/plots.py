@@ -76,7 +76,7 @@ def reprojection_errors(
     Returns:
         (t, v, j) errors, px; NaN where the joint or the detection is missing.
     """
-    from lift3d.geometry.triangulate import reprojection_error
+    from lift3d.geometry.triangulation import reprojection_error
 
     X = np.asarray(points_3d, np.float64)
     uv = np.asarray(keypoints, np.float64)

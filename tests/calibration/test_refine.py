@@ -11,15 +11,15 @@ import pytest
 from rigs import ring
 from scipy.spatial.transform import Rotation
 
-from lift3d.apps.refine import run_refine
 from lift3d.calibration import refine as rf
 from lift3d.calibration.solvers import lsq
 from lift3d.calibration.solvers import points_bundle as pb
 from lift3d.calibration.solvers.bundle import free_mask
+from lift3d.core.keypoints import match_views
 from lift3d.errors import CalibrationError
 from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import project_points
-from lift3d.io.keypoints import match_views, read_keypoints
+from lift3d.io.keypoints import read_keypoints
 from lift3d.io.rigs import load_rig
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pose2sim_trials"
@@ -252,7 +252,7 @@ def test_synthetic_keypoints_give_the_rig_back(trial):
     """Keypoints projected through the Qualisys rig with 2 px noise: back within 0.1 deg / 1 cm (the issue)."""
     rig, uv, conf = trial
     people_uv, people_cf = rf._associate(rig.cameras, uv, np.where(conf >= 0.3, conf, 0), 1, 50.0, 0.3, 0.5)
-    from lift3d.geometry.triangulate import triangulate_dlt
+    from lift3d.geometry.triangulation import triangulate_dlt
 
     X = np.asarray(triangulate_dlt(rig.cameras, people_uv, people_cf)[0], np.float64)[:, 0]
     ok = (people_cf[:, 0] > 0) & np.isfinite(X).all(-1)[:, None, :]
@@ -289,45 +289,3 @@ def test_real_balancing_trial(trial):
     report = rf.refine_report(res)
     json.dumps(report)
     assert set(report["cameras"]) == set(rig.names) and report["rounds"][0]["threshold_px"] > 100
-
-
-@needs_data
-def test_run_refine_files_and_bad_input(tmp_path, monkeypatch, trial_dirs):
-    out = tmp_path / "refined.toml"
-    sub = []
-    for cam in trial_dirs:
-        (tmp_path / cam.name).mkdir()
-        for f in cam.glob("*.json"):
-            (tmp_path / cam.name / f.name).write_bytes(f.read_bytes())
-        sub.append(tmp_path / cam.name)
-    rig, data = run_refine(RIG, sub, out=out, skeleton="body_25b")
-    assert data["status"] == "ok" and data["dlt_error_px"]["refined"] < data["dlt_error_px"]["initial"]
-    written = load_rig(out)
-    assert written.names == rig.names and written.units == "m"
-    np.testing.assert_allclose(np.asarray(written.cameras.R), np.asarray(rig.cameras.R), atol=1e-9)
-    saved = json.loads(out.with_suffix(".json").read_text())
-    assert saved["status"] == "ok" and "cam_01" in saved["cameras"]
-    # a diverged adjustment: no rig file, the report keeps the last good rig and says why
-    real = rf.refine_rig_from_keypoints
-    monkeypatch.setattr(
-        rf, "refine_rig_from_keypoints",
-        lambda *a, **k: dataclasses.replace(real(*a, **k), status="diverged", reason="test"),
-    )  # fmt: skip
-    bad_out = tmp_path / "bad.toml"
-    with pytest.raises(CalibrationError, match="diverged") as err:
-        run_refine(RIG, sub, out=bad_out, skeleton="body_25b")
-    assert "report" in str(err.value) and not bad_out.exists()
-    saved = json.loads(bad_out.with_suffix(".json").read_text())
-    assert saved["status"] == "failed" and "last_good_rig" in saved
-    monkeypatch.undo()
-    # nobody seen by two cameras
-    for f in [f for d in sub[1:] for f in d.glob("*.json")]:
-        f.write_text('{"version": 1.3, "people": []}')
-    with pytest.raises(CalibrationError, match="two cameras"):
-        run_refine(RIG, sub, out=bad_out, skeleton="body_25b")
-    assert not bad_out.exists() and json.loads(bad_out.with_suffix(".json").read_text())["status"] == "failed"
-    # shapes that do not fit the rig
-    with pytest.raises(CalibrationError, match="do not match the rig"):
-        rf.refine_rig_from_keypoints(rig, np.zeros((5, 3, 25, 2)))
-    with pytest.raises(ValueError, match="gauge"):
-        rf.refine_rig_from_keypoints(rig, np.zeros((5, 4, 25, 2)), gauge="first")

@@ -10,13 +10,15 @@ import pytest
 from lift3d.core.skeleton import H36M_17
 from lift3d.datasets import multiview as lt
 from lift3d.datasets.h36m import h36m_cameras, load_learnable_triangulation
+from lift3d.errors import LTDataError
 from lift3d.geometry.camera import crop_camera, project_points, projection_matrix, resize_camera
 from lift3d.io import h36m_formats as fmt
 from lift3d.synthetic import multiview_render as mr
+from lift3d.synthetic.multiview_dataset import make_synthetic_multiview
 from lift3d.synthetic.twin import make_dataset
 
 # 48 px crops rendered at round(48 * 1.25) = 60 px, 2 rows x 4 views per call: the compiled renderer of
-# tests/test_multiview_render.py
+# tests/synthetic/test_multiview_render.py
 S, SEED, STEP = 48, 4, 10
 SUBJECTS, ACTIONS = ("S1", "S9"), ("Walking",)
 
@@ -24,7 +26,7 @@ SUBJECTS, ACTIONS = ("S1", "S9"), ("Walking",)
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("h36m")
-    path = mr.make_synthetic_multiview(
+    path = make_synthetic_multiview(
         root, subjects=SUBJECTS, actions=ACTIONS, trials=1, frames_per_action=3, frame_step=STEP, image_size=S,
         seed=SEED, chunk=2,
     )  # fmt: skip
@@ -79,7 +81,7 @@ def test_cameras_and_joints_round_trip(synthetic):
         expected = np.asarray(projection_matrix(cam))
         np.testing.assert_allclose(batch["proj"][i], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
         # joints: the table's (file order) in H36M-17 order
-        np.testing.assert_array_equal(batch["joints_3d"][i], labels["table"]["keypoints"][r][lt._TO_H36M])
+        np.testing.assert_array_equal(batch["joints_3d"][i], labels["table"]["keypoints"][r][lt.H36M_17_FROM_LT])
         # 2D: the full-frame projection carried through crop and resize by hand (pixel centres at integers)
         uv_full = np.asarray(project_points(rig, batch["joints_3d"][i].astype(np.float64)[None]))
         uv = (uv_full - box[:, None, :2] + 0.5) * (S / (box[:, None, 2:] - box[:, None, :2])) - 0.5
@@ -107,7 +109,7 @@ def test_images_show_the_rendered_bodies(synthetic):
     box = table["bbox_by_camera_tlbr"][rows][..., [1, 0, 3, 2]].reshape(-1, 4).astype(np.int64)
     region = lt.scale_bbox(box, 1.25)  # what the writer rendered, at 60 px
     keys = jax.vmap(jax.random.fold_in, (None, 0))(k_render, (rows[:, None] * 4 + np.arange(4)).ravel())
-    joints = np.repeat(table["keypoints"][rows][:, lt._TO_H36M], 4, 0)
+    joints = np.repeat(table["keypoints"][rows][:, lt.H36M_17_FROM_LT], 4, 0)
     render = mr.render_views(keys, cam, joints, region, size=60, distort=False)
     frame_wh = h36m_cameras("S9").cameras.image_size
     for fast in (False, True):
@@ -168,7 +170,7 @@ def test_missing_image(synthetic, tmp_path):
     data = dataset(path)
     victim = data.image_path(data._splits[False][1], 2)
     victim.unlink()
-    with pytest.raises(lt.LTDataError) as err:
+    with pytest.raises(LTDataError) as err:
         data.get_batch([0, 1], train=False)
     msg = str(err.value)
     for part in (str(victim), "S9", "Walking-1", data.camera_names[2], f"frame_idx {STEP}"):
@@ -258,5 +260,5 @@ def test_iterate_errors_reach_the_caller(synthetic, tmp_path):
     data = dataset(path)
     data.image_path(data._splits[True][0], 0).unlink()
     assert len(list(data.iterate(None, 3, train=False))) == 1  # S9: untouched
-    with pytest.raises(lt.LTDataError, match="image missing"):
+    with pytest.raises(LTDataError, match="image missing"):
         list(data.iterate(jax.random.key(0), 3, train=True, epochs=1))

@@ -17,7 +17,7 @@ from lift3d.geometry.association import (
     track,
 )
 from lift3d.geometry.camera import Camera, project_points, stack_cameras
-from lift3d.geometry.triangulate import triangulate_dlt
+from lift3d.geometry.triangulation import triangulate_dlt
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "pose2sim_trials")
 

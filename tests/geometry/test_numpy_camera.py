@@ -11,8 +11,8 @@ from lift3d.geometry.camera import project_points
 
 @pytest.mark.parametrize("model", ["pinhole", "fisheye"])
 def test_numpy_triangulation_matches_the_jax_functions(model):
-    """The float64 numpy twins agree with `geometry.camera` / `geometry.triangulate` (pinhole and fisheye)."""
-    from lift3d.geometry.triangulate import reprojection_error, triangulate_dlt, triangulate_ransac
+    """The float64 numpy twins agree with `geometry.camera` / `geometry.triangulation` (pinhole and fisheye)."""
+    from lift3d.geometry.triangulation import reprojection_error, triangulate_dlt, triangulate_ransac
 
     rng = np.random.default_rng(6)
     cams = ring(4, model=model)

@@ -6,19 +6,17 @@ import pytest
 from scipy import signal
 
 from lift3d.core.skeleton import BODY_25B, COCO_17, H36M_17
+from lift3d.geometry.bones import bone_lengths, enforce_bone_lengths, tree_edges
 from lift3d.geometry.temporal import (
     OneEuroFilter,
-    bone_lengths,
     butterworth,
     butterworth_padlen,
-    enforce_bone_lengths,
     fill_gaps,
     filter_trajectories,
     one_euro,
     one_euro_init,
     one_euro_update,
     parse_filter_spec,
-    tree_edges,
 )
 
 FPS = 60.0

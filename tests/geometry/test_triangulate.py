@@ -16,7 +16,8 @@ from scipy.optimize import least_squares
 from lift3d.core.skeleton import BODY_25B
 from lift3d.geometry.camera import Camera, project_points, stack_cameras
 from lift3d.geometry.rotation import rodrigues_to_matrix
-from lift3d.geometry.triangulate import (
+from lift3d.geometry.triangulation import (
+    fixed_rig_applies,
     refine_points,
     repair_left_right_swaps,
     reprojection_error,
@@ -430,6 +431,27 @@ def test_sequence_driver_chunks_and_pads():
     assert np.max(err) < 0.01 and np.all(robust.mean_error_px < 8.0)
     with pytest.raises(ValueError, match="shape"):
         triangulate_sequence(cams, uv[0])
+
+
+def test_sequence_backends_agree_and_auto_picks_the_fixed_rig_kernels():
+    """`backend="auto"` runs plain DLT and all-pairs RANSAC on the fixed-rig kernels; with refinement the
+    points agree with the jitted methods (the default backend) far below the noise, same views used."""
+    cams, X, clean, bad, which = outlier_scene(seed=9)
+    uv = np.stack([bad, clean, bad])
+    assert fixed_rig_applies(cams, "dlt") and fixed_rig_applies(cams, "ransac", threshold_px=8.0, refine_robust="huber")
+    assert not fixed_rig_applies(cams, "pose2sim") and not fixed_rig_applies(cams, "dlt", solver="eigh")
+    assert not fixed_rig_applies(cams, "dlt", flip_perm=np.arange(64))
+    assert not fixed_rig_applies(cams, "ransac", max_exhaustive_views=3)
+    for method, opts, data in (("dlt", {}, np.stack([clean] * 3)), ("ransac", {"threshold_px": 8.0}, uv)):
+        fast = triangulate_sequence(cams, data, method=method, refine=True, chunk_size=2, backend="auto", **opts)
+        slow = triangulate_sequence(cams, data, method=method, refine=True, chunk_size=2, backend="jax", **opts)
+        np.testing.assert_array_equal(fast.views_used, slow.views_used)
+        np.testing.assert_array_equal(fast.num_views, slow.num_views)
+        np.testing.assert_allclose(fast.points_3d, slow.points_3d, atol=2e-5)
+        np.testing.assert_allclose(fast.mean_error_px, slow.mean_error_px, atol=1e-3)
+        assert fast.points_3d.dtype == slow.points_3d.dtype and not fast.swapped.any()
+    with pytest.raises(ValueError, match="fixed-rig"):
+        triangulate_sequence(cams, uv, method="pose2sim", confidence=np.ones(uv.shape[:-1]), backend="fixed_rig")
 
 
 # ------------------------------------------------------------------------------------------------ real data

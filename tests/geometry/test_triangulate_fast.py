@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from lift3d.geometry.camera import Camera, project_points, stack_cameras
-from lift3d.geometry.triangulate import triangulate_dlt, triangulate_ransac
-from lift3d.geometry.triangulate_fast import make_triangulator, newton_steps_for
+from lift3d.geometry.triangulation import make_triangulator, newton_steps_for, triangulate_dlt, triangulate_ransac
 
 TARGET = np.array([0.5, -0.3, 1.0])
 J = 32  # joints per frame in every test (one compiled shape per rig and layout)
@@ -202,7 +201,7 @@ def test_robust_mode_equals_triangulate_ransac():
 
 
 def test_fisheye_falls_back_to_triangulate_dlt(monkeypatch):
-    import lift3d.geometry.triangulate_fast as fast_module
+    import lift3d.geometry.triangulation.fixed_rig as fast_module
 
     calls = []
 

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from lift3d.core.skeleton import BODY_25B
-from lift3d.geometry.triangulate import repair_left_right_swaps
-from lift3d.geometry.triangulate_fast import make_triangulator
+from lift3d.geometry.triangulation import make_triangulator, repair_left_right_swaps
 from lift3d.io.keypoints import read_keypoints
 from lift3d.io.rigs import load_rig
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 import lift3d.io.motion as motion
-from lift3d.io.motion import MotionFileError, read_motion, write_motion, yup_to_zup, zup_to_yup
+from lift3d.core.motion import yup_to_zup, zup_to_yup
+from lift3d.errors import MotionFileError
+from lift3d.io.motion import read_motion, write_motion
 
 NAMES = ("nose", "left_hip", "right_hip", "neck")
 # what each format keeps: coordinate tolerance (float32 in C3D, 6 decimals in text) and diagnostics

@@ -11,19 +11,12 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from lift3d.core.rig import Rig
+from lift3d.errors import RigFileError, UnknownCameraError
 from lift3d.geometry.camera import Camera
-from lift3d.io.rigs import (
-    RigFileError,
-    UnknownCameraError,
-    camera_table,
-    format_camera_table,
-    load_rig,
-    read_opencv,
-    read_qualisys,
-    rig_to_json_dict,
-    rig_to_toml,
-    save_rig,
-)
+from lift3d.io.rig_opencv import read_opencv
+from lift3d.io.rig_qualisys import read_qualisys
+from lift3d.io.rig_toml import rig_to_toml, save_rig
+from lift3d.io.rigs import camera_table, format_camera_table, load_rig, rig_to_json_dict
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")

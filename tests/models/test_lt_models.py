@@ -32,7 +32,8 @@ from lift3d.models.heatmaps import argmax_2d, heatmap_to_image, soft_argmax_2d, 
 from lift3d.models.v2v import V2V
 from lift3d.models.volumetric import volumetric_ce_loss
 from lift3d.train import sharding
-from lift3d.train.lt_trainer import compiled_train_step, init_state, load_config, predict, predict_keypoints_2d
+from lift3d.train.lt_eval import predict, predict_keypoints_2d
+from lift3d.train.lt_trainer import compiled_train_step, init_state, load_config
 
 CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "lt_synthetic.py"
 

@@ -1,4 +1,5 @@
-"""The residual MLP lifter: model, input encoding, augmentation, and the real-use `lift` path."""
+"""The residual MLP lifter: model, input encoding, augmentation, and inference on real keypoints
+(`lift3d lift`, the app, is tested in tests/apps/test_lift.py)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from flax import nnx
 from lift3d.core.skeleton import H36M_17
 from lift3d.errors import CheckpointError
 from lift3d.geometry.rotation import rodrigues_to_matrix
-from lift3d.io.keypoints import read_openpose
+from lift3d.io.keypoints_openpose import read_openpose
 from lift3d.io.rigs import load_rig
 from lift3d.models.lifter import Lifter, encode_inputs, max_norm_project, virtual_camera_rotation
 from lift3d.predict.checkpoint import save_lifter
-from lift3d.predict.lifter import LiftInputError, default_checkpoint, lift_keypoints, lift_rays, load_lifter, run_lift
+from lift3d.predict.lifter import LiftInputError, default_checkpoint, lift_keypoints, lift_rays, load_lifter
 from lift3d.synthetic.twin import make_dataset
 from lift3d.train.data_pipeline import augment, batch_indices, train_samples
 from lift3d.train.data_pipeline import test_samples as make_test_samples
@@ -229,33 +230,13 @@ def test_lift_real_openpose_with_rig(shipped, tmp_path):
     # both views see the same body: world-axes poses agree up to the lifter's error
     w = res.points_3d_world[:, :, 0]
     assert np.linalg.norm(w[:, 0] - w[:, 1], axis=-1).mean() < 200
-    out = run_lift(src, skeleton="body_25b", out=tmp_path / "out.trc", rig=DATA / "Calib_qualisys_from_v0.4.15.toml")
-    assert [p.suffix for p in out] == [".npz", ".trc"]
-    data = np.load(out[0])
-    assert data["points_3d"].shape == res.points_3d.shape and str(data["units"]) == "mm"
-    assert "cam01_pelvis" in out[1].read_text().splitlines()[3]
-    lines = []
-    npz = run_lift(src, skeleton="body_25b", out=tmp_path / "o.npz", image_size=(1088, 1920), echo=lines.append)
-    assert str(np.load(npz[0])["intrinsics"]) == "image_size"
-    table = lines[0].splitlines()
-    assert len(table) == 1 + len(res.views) and table[1].split()[0] == res.views[0]
-    lifted = np.isfinite(res.points_3d[:, 0]).all((-1, -2)).sum()  # poses of the first view with an output
-    assert int(table[1].split()[2]) == lifted > 0
 
 
 def test_bad_inputs(shipped, tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(LiftInputError, match="empty folder"):
-        run_lift(empty, skeleton="body_25b", out=tmp_path / "x.npz")
-    with pytest.raises(FileNotFoundError, match="not found"):
-        run_lift(tmp_path / "nope", skeleton="body_25b", out=tmp_path / "x.npz")
     src = tmp_path / "pose" / "cam01_json"
     src.mkdir(parents=True)
     for f in sorted((BALANCING / "cam01_json").glob("*.json"))[:2]:
         shutil.copy(f, src / f.name)
-    with pytest.raises(LiftInputError, match="output must end"):
-        run_lift(src.parent, skeleton="body_25b", out=tmp_path / "x.txt")
     kp = read_openpose(src.parent, skeleton="body_25b")
     # keypoints of a skeleton the checkpoint cannot take
     foreign = kp.remap("coco")

@@ -17,8 +17,8 @@ import optax
 import pytest
 from flax import nnx
 
+from lift3d.errors import CheckpointError
 from lift3d.predict.lifter import lift_rays, load_lifter
-from lift3d.train.checkpoint import CheckpointError
 from lift3d.train.lifter_trainer import (
     LifterConfig,
     load_config,

@@ -14,9 +14,10 @@ import jax
 import numpy as np
 import pytest
 
+from lift3d.errors import CheckpointError
 from lift3d.eval.h36m_eval import load_predictions
-from lift3d.train.checkpoint import CheckpointError
-from lift3d.train.lt_trainer import load_config, load_model, predict, train_and_evaluate
+from lift3d.train.lt_eval import load_model, predict
+from lift3d.train.lt_trainer import load_config, train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "experiments" / "lt_synthetic.py"

@@ -34,6 +34,7 @@ from lift3d.calibration.solvers import lsq
 from lift3d.errors import CalibrationError
 from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import Camera
+from lift3d.geometry.distortion import coefficients, distort_xy
 
 __all__ = ["BundleResult", "bundle_adjust", "free_mask", "reprojection_residuals", "INTRINSIC_NAMES"]
 
@@ -117,7 +118,8 @@ def _forward(state: dict, obs: _Obs, sl: slice, fisheye: bool, jacobian: bool, i
     xc = p + state["t"][vi]
     z = xc[:, 2]
     x, y = xc[:, 0] / z, xc[:, 1] / z
-    xd, yd, Jxy, Jdist = numpy_camera.distort_jacobian(x, y, k[:, 4:9], fisheye, jacobian)
+    xd, yd, Jxy, Jdist = distort_xy(x, y, coefficients(k[:, 4:9]), model="fisheye" if fisheye else "pinhole",
+                                     jacobian=jacobian)
     fx, fy, s = k[:, 0], k[:, 1], state["skew"][vi]
     uv = np.stack([fx * xd + s * yd + k[:, 2], fy * yd + k[:, 3]], -1)
     if not jacobian:

@@ -29,6 +29,8 @@ from lift3d.calibration.solvers.bundle import free_mask
 from lift3d.errors import CalibrationError
 from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import Camera
+from lift3d.geometry.distortion import coefficients, distort_xy
+from lift3d.geometry.transforms import align_similarity, transform_cameras
 
 __all__ = [
     "AdjustResult",
@@ -92,7 +94,7 @@ def gauge_free_mask(cameras: Camera, reference: int = 0, refine_intrinsics: str 
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares similarity `dst ~ s Q src + d` (Umeyama 1991).
+    """Least-squares similarity `dst ~ s Q src + d` (`lift3d.geometry.transforms.align_similarity`, float64).
 
     Args:
         src: Points, shape (n, 3), n >= 3 not collinear.
@@ -101,31 +103,8 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.nd
     Returns:
         (s, Q, d): scale, rotation (3, 3) and translation (3,).
     """
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    ms, md = src.mean(0), dst.mean(0)
-    a, b = src - ms, dst - md
-    U, S, Vt = np.linalg.svd(b.T @ a / len(src))
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt)) or 1.0])
-    Q = U @ D @ Vt
-    s = float(np.trace(np.diag(S) @ D) / np.mean(np.sum(a * a, -1)))
-    return s, Q, md - s * Q @ ms
-
-
-def transform_cameras(cameras: Camera, s: float, Q: np.ndarray, d: np.ndarray) -> Camera:
-    """Re-express cameras in a new world `X_new = s Q X_old + d` (their images do not change).
-
-    Args:
-        cameras: Cameras, batch shape (v,).
-        s: Scale.
-        Q: Rotation, shape (3, 3).
-        d: Translation, shape (3,), new world units.
-
-    Returns:
-        The cameras with `R_new = R Q^T`, `t_new = s t - R_new d` (centres `s Q C + d`).
-    """
-    R_new = np.asarray(cameras.R, np.float64) @ np.asarray(Q).T
-    t_new = s * np.asarray(cameras.t, np.float64) - R_new @ np.asarray(d, np.float64)
-    return cameras.replace(R=R_new, t=t_new)
+    fit = align_similarity(np.asarray(src, np.float64), np.asarray(dst, np.float64), xp=np)
+    return float(fit.scale), fit.rotation, fit.translation
 
 
 def rig_shape_errors(cameras: Camera, reference: Camera) -> dict[str, np.ndarray | float]:
@@ -215,7 +194,7 @@ class _Problem:
         self.uv, self.weight = np.asarray(uv, np.float64)[self.order], np.asarray(weight, np.float64)[self.order]
         bounds = np.searchsorted(self.cam, np.arange(v + 1))
         self.slices = [slice(bounds[c], bounds[c + 1]) for c in range(v)]
-        self.fisheye, self.loss, self.scale = cameras.model == "fisheye", loss, float(scale)
+        self.model, self.loss, self.scale = cameras.model, loss, float(scale)
         self.v, self.n = v, n
         # the Schur complement couples cameras a <= b through the points both see: their observations
         slot = -np.ones((n, v), np.int64)
@@ -255,7 +234,7 @@ class _Problem:
         xc = p + state["t"][c]
         z = xc[:, 2]
         x, y = xc[:, 0] / z, xc[:, 1] / z
-        xd, yd, Jxy, Jdist = numpy_camera.distort_jacobian(x, y, k[4:], self.fisheye, act is not None)
+        xd, yd, Jxy, Jdist = distort_xy(x, y, coefficients(k[4:]), model=self.model, jacobian=act is not None)
         fx, fy, s = k[0], k[1], state["skew"][c]
         uv = np.stack([fx * xd + s * yd + k[2], fy * yd + k[3]], -1)
         if act is None:

@@ -1,7 +1,4 @@
-"""Readers of COCO keypoint results, DeepLabCut and MediaPipe files into `Keypoints2D`.
-
-They can be imported from `lift3d.io.keypoints` too, whose docstring describes the common behaviour (frame
-alignment, masking, errors); `lift3d.io.keypoints.read_keypoints` dispatches to them.
+"""DeepLabCut predictions (``.csv`` or ``.h5``) into `Keypoints2D` (`read_dlc`).
 
 DeepLabCut ``.h5`` files are read with h5py (already a dependency), not pandas / PyTables: both layouts that
 pandas writes are supported (``format="table"``, DeepLabCut's analysis output, and the default
@@ -14,106 +11,31 @@ from __future__ import annotations
 import csv
 import io
 import pickle
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lift3d.core.skeleton import SKELETONS, Skeleton, get_skeleton
-from lift3d.io.keypoints import (
-    OPENPOSE_COCO_18,
-    KeypointFileError,
-    Keypoints2D,
-    PathLike,
-    _as_paths,
-    _assemble,
-    _flat_numbers,
-    _last_int,
-    _load_json,
-    _names,
-    _resolve_skeleton,
-    _skeleton_from_names,
-    _triplets,
-    _View,
-)
+from lift3d.core.keypoints import Keypoints2D
+from lift3d.core.skeleton import OPENPOSE_COCO_18, SKELETONS, Skeleton, get_skeleton
+from lift3d.errors import KeypointFileError
+from lift3d.io._keypoint_files import PathLike, View, as_paths, assemble, view_names
 
-__all__ = ["read_coco", "read_dlc", "read_mediapipe"]
-
-# --------------------------------------------------------------------------------------------- COCO results
+__all__ = ["read_dlc"]
 
 
-def read_coco(
-    paths: PathLike | Sequence[PathLike],
-    *,
-    skeleton: str | Skeleton = "coco",
-    views: Sequence[str] | None = None,
-    image_to_frame: Mapping[Any, int] | Callable[[Any], int] | None = None,
-    category_id: int | None = 1,
-    fps: float | None = None,
-    dtype: Any = np.float32,
-) -> Keypoints2D:
-    """Read COCO keypoint-detection results, one JSON file per camera.
-
-    Each file is a list of ``{"image_id": int | str, "category_id": 1, "keypoints": [x, y, v] * J,
-    "score": s}`` (the format of COCO's results files, MMPose and AlphaPose). ``v`` is the keypoint's
-    confidence (0 = missing); ``score`` becomes `Keypoints2D.person_score`. Detections of one image become the
-    people of that frame, in file order.
-
-    Args:
-        paths: One results file per camera.
-        skeleton: Joint layout of ``keypoints`` (default MS-COCO-17; e.g. ``"halpe_26"`` for AlphaPose).
-        views: Camera names; default: the file stems.
-        image_to_frame: Frame number of an ``image_id``, as a mapping or a function. Default: the id itself if
-            it is an integer, else the last integer group of the string (``"frame_000042.jpg"`` -> 42).
-        category_id: Keep only detections of this category (entries without one are kept); None keeps all.
-        fps: Frame rate to record.
-        dtype: Floating dtype of the arrays.
-
-    Raises:
-        KeypointFileError: Naming the file, the entry index and the field.
-    """
-    skel = _resolve_skeleton(skeleton)
-    files = _as_paths(paths)
-    out = []
-    for path, name in zip(files, _names(files, views, lambda p: p.stem), strict=True):
-        data = _load_json(path)
-        if not isinstance(data, list):
-            raise KeypointFileError(f"{path}: expected a list of detections (COCO results JSON)")
-        by_frame: dict[int, list[tuple[np.ndarray, float]]] = {}
-        for i, det in enumerate(data):
-            where = f"{path}: entry {i}"
-            if not isinstance(det, dict) or "image_id" not in det or "keypoints" not in det:
-                raise KeypointFileError(f"{where}: expected an object with 'image_id' and 'keypoints'")
-            if category_id is not None and det.get("category_id", category_id) != category_id:
-                continue
-            image_id = det["image_id"]
-            if image_to_frame is None:
-                frame = image_id if isinstance(image_id, int) else _last_int(str(image_id))
-            else:
-                try:
-                    frame = image_to_frame(image_id) if callable(image_to_frame) else image_to_frame[image_id]
-                except (KeyError, IndexError):
-                    raise KeypointFileError(
-                        f"{where}, field 'image_id': {image_id!r} not in image_to_frame"
-                    ) from None
-            if not isinstance(frame, (int, np.integer)):
-                raise KeypointFileError(f"{where}, field 'image_id': no frame number in {image_id!r}")
-            field = f"{where}, field 'keypoints'"
-            kp = _triplets(_flat_numbers(det["keypoints"], field), skel.num_joints, skel, field)
-            score = det.get("score", np.nan)
-            by_frame.setdefault(int(frame), []).append((kp, float(np.nan if score is None else score)))
-        order = sorted(by_frame)
-        p = max([len(by_frame[k]) for k in order] + [0])
-        xyc, sc = np.full((len(order), p, skel.num_joints, 3), np.nan), np.full((len(order), p), np.nan)
-        for row, k in enumerate(order):
-            for i, (kp, s) in enumerate(by_frame[k]):
-                xyc[row, i], sc[row, i] = kp, s
-        out.append(_View(name, str(path), np.asarray(order, dtype=np.int64), xyc, sc))
-    return _assemble(out, skel, fps=fps, dtype=dtype, notes=[])
+def _skeleton_from_names(name: str, joints: Sequence[str], bones: Sequence[tuple[str, str]] = ()) -> Skeleton:
+    """Skeleton with left/right pairs found by the ``left_`` / ``right_`` prefixes."""
+    idx = {j: i for i, j in enumerate(joints)}
+    pairs = tuple(
+        (i, idx["right_" + j[5:]])
+        for i, j in enumerate(joints)
+        if j.startswith("left_") and "right_" + j[5:] in idx
+    )
+    return Skeleton(name, tuple(joints), tuple((idx[a], idx[b]) for a, b in bones), pairs)
 
 
-# --------------------------------------------------------------------------------------------- DeepLabCut
 
 _DLC_LEVELS = ("scorer", "individuals", "bodyparts", "coords")
 
@@ -289,9 +211,9 @@ def read_dlc(
         KeypointFileError: Naming the file and the column or row problem; also if cameras have different body
             parts or a named skeleton's joint is not a body part.
     """
-    files = _as_paths(paths)
+    files = as_paths(paths)
     parsed = [
-        (p, n, *_dlc_view(p)) for p, n in zip(files, _names(files, views, lambda p: p.stem), strict=True)
+        (p, n, *_dlc_view(p)) for p, n in zip(files, view_names(files, views, lambda p: p.stem), strict=True)
     ]
     parts = parsed[0][3]
     for p, _, _, other, _, _ in parsed[1:]:
@@ -301,99 +223,11 @@ def read_dlc(
         named = [s for s in (*SKELETONS.values(), OPENPOSE_COCO_18) if set(s.joints) == set(parts)]
         skel = named[0] if named else _skeleton_from_names("dlc", parts)
     else:
-        skel = _resolve_skeleton(skeleton)
+        skel = get_skeleton(skeleton)
         missing = [j for j in skel.joints if j not in parts]
         if missing:
             raise KeypointFileError(f"{files[0]}: no body part(s) {missing} for skeleton {skel.name!r}; "
                                     f"body parts: {parts}")  # fmt: skip
     order = [parts.index(j) for j in skel.joints]
-    out = [_View(n, str(p), frames, xyc[:, :, order]) for p, n, _, _, frames, xyc in parsed]
-    return _assemble(out, skel, fps=fps, dtype=dtype, notes=[])
-
-
-# --------------------------------------------------------------------------------------------- MediaPipe
-
-
-def _landmark(lm: dict, width: float, height: float) -> list[float]:
-    """(x px, y px, visibility) of a normalised MediaPipe landmark (pixel centres at integer coordinates)."""
-    vis = lm.get("visibility", 1.0)
-    return [float(lm["x"]) * width - 0.5, float(lm["y"]) * height - 0.5, float(1.0 if vis is None else vis)]
-
-
-def read_mediapipe(
-    paths: PathLike | Sequence[PathLike],
-    *,
-    views: Sequence[str] | None = None,
-    image_size: tuple[int, int] | None = None,
-    fps: float | None = None,
-    dtype: Any = np.float32,
-) -> Keypoints2D:
-    """Read MediaPipe Pose (BlazePose-33) landmarks saved as JSON, one file per camera.
-
-    Accepted layout (``image_width`` / ``image_height`` may be omitted if `image_size` is given; ``fps`` is
-    optional; ``z`` is ignored)::
-
-        {"image_width": 1920, "image_height": 1080, "fps": 30,
-         "frames": [{"frame": 0,
-                     "landmarks": [{"x": 0.51, "y": 0.32, "z": -0.1, "visibility": 0.99}, ... 33 landmarks]},
-                    {"frame": 1, "landmarks": [[...33 of person 0...], [...33 of person 1...]]},
-                    {"frame": 2, "landmarks": []}]}
-
-    ``landmarks`` is one person's 33 landmarks, a list of such lists (several people), or empty. ``x``, ``y``
-    are MediaPipe's normalised image coordinates (0 and 1 at the image edges); pixels, with lift3d's
-    convention of pixel centres at integer coordinates, are ``x * width - 0.5`` and ``y * height - 0.5``.
-    ``visibility`` (default 1) is the confidence.
-
-    Args:
-        paths: One file per camera.
-        views: Camera names; default: the file stems.
-        image_size: (width, height) in pixels, overriding the file's.
-        fps: Frame rate, overriding the file's.
-        dtype: Floating dtype of the arrays.
-
-    Raises:
-        KeypointFileError: Naming the file, the frame and the field.
-    """
-    skel = get_skeleton("blazepose")
-    files = _as_paths(paths)
-    out, rates = [], []
-    for path, name in zip(files, _names(files, views, lambda p: p.stem), strict=True):
-        data = _load_json(path)
-        if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
-            raise KeypointFileError(f"{path}: field 'frames': expected a list (MediaPipe JSON layout)")
-        w, h = image_size if image_size is not None else (data.get("image_width"), data.get("image_height"))
-        if not all(isinstance(s, (int, float)) and s > 0 for s in (w, h)):
-            raise KeypointFileError(f"{path}: fields 'image_width'/'image_height' missing: pass image_size=")
-        if data.get("fps") is not None:
-            rates.append(float(data["fps"]))
-        frames, people = [], []
-        for i, entry in enumerate(data["frames"]):
-            frame = entry.get("frame") if isinstance(entry, dict) else None
-            if not isinstance(frame, int) or not isinstance(entry.get("landmarks"), list):
-                raise KeypointFileError(f"{path}: frames[{i}]: expected 'frame' (int) and 'landmarks' (list)")
-            marks = entry["landmarks"]
-            persons = marks if marks and isinstance(marks[0], list) else ([marks] if marks else [])
-            rows = []
-            for k, person in enumerate(persons):
-                where = f"{path}: frame {frame}, person {k}, field 'landmarks'"
-                if not isinstance(person, list) or len(person) != skel.num_joints:
-                    raise KeypointFileError(f"{where}: expected {skel.num_joints} landmarks")
-                try:
-                    rows.append([_landmark(lm, w, h) for lm in person])
-                except (TypeError, KeyError, ValueError) as e:
-                    raise KeypointFileError(
-                        f"{where}: each landmark needs numeric 'x' and 'y' ({e})"
-                    ) from None
-            frames.append(frame)
-            people.append(np.asarray(rows, dtype=np.float64).reshape(len(rows), skel.num_joints, 3))
-        if len(set(frames)) != len(frames):
-            raise KeypointFileError(f"{path}: field 'frame': repeated frame numbers")
-        p = max([len(x) for x in people] + [0])
-        xyc = np.full((len(frames), p, skel.num_joints, 3), np.nan)
-        for row, x in enumerate(people):
-            xyc[row, : len(x)] = x
-        order = np.argsort(frames)
-        out.append(_View(name, str(path), np.asarray(frames, dtype=np.int64)[order], xyc[order]))
-    return _assemble(
-        out, skel, fps=fps if fps is not None else (rates[0] if rates else None), dtype=dtype, notes=[]
-    )
+    out = [View(n, str(p), frames, xyc[:, :, order]) for p, n, _, _, frames, xyc in parsed]
+    return assemble(out, skel, fps=fps, dtype=dtype, notes=[])

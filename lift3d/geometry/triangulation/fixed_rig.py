@@ -1,6 +1,6 @@
 """Fast triangulation for a fixed rig: `make_triangulator` compiles the rig into structure-of-arrays kernels.
 
-The estimator is the confidence-weighted linear triangulation of `lift3d.geometry.triangulate` (rows
+The estimator is the confidence-weighted linear triangulation of `lift3d.geometry.triangulation.linear` (rows
 `x p3 - p1`, `y p3 - p2` on undistorted normalised coordinates, scaled by the confidence and by fx / fy so that
 views weigh in pixels), written in one frame for the whole rig (centred on the camera centres, scaled by their
 spread) and solved in inhomogeneous form: the point is the 3 unknowns of that frame, each view adds its two
@@ -11,7 +11,9 @@ rigs; see benchmarks/RESULTS.md) and the 3x3 solve costs a fraction of the 4x4 n
 
 Why it is fast on XLA:CPU (each step measured in benchmarks/triangulation.py and RESULTS.md):
 - the cameras are compile-time constants (zero distortion terms vanish from the program), and the undistortion
-  uses as few Newton steps as the rig needs (`newton_steps_for`, usually 2 for float32 precision);
+  (`lift3d.geometry.distortion`'s one formula, called on the structure-of-arrays components with the
+  coefficients as Python floats) uses as few Newton steps as the rig needs (`newton_steps_for`, usually 2 for
+  float32 precision);
 - the keypoints are first transposed to a structure of arrays (v, 2, ..., j) by one cheap copy, so the kernel
   reads contiguous x and y arrays instead of strided pairs (2x faster kernel);
 - XLA:CPU fuses elementwise work into single-output loops and will not duplicate "expensive" ops (divides)
@@ -36,7 +38,9 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from lift3d.geometry.camera import Camera
-from lift3d.geometry.triangulate import TriangulationInfo, triangulate_dlt, triangulate_ransac
+from lift3d.geometry.distortion import distort_xy, undistort_xy
+from lift3d.geometry.triangulation.linear import TriangulationInfo, cramer3, triangulate_dlt
+from lift3d.geometry.triangulation.robust import INLIER_THRESHOLD_PX, triangulate_ransac
 
 __all__ = ["make_triangulator", "newton_steps_for"]
 
@@ -67,37 +71,10 @@ def _rsqrt(x):
     return y
 
 
-def _distort(x, y, d):
-    """OpenCV pinhole distortion of normalised (x, y), `d` five Python floats (zero terms left out)."""
-    k1, k2, p1, p2, k3 = d
-    r2 = x * x + y * y
-    radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xd, yd = x * radial, y * radial
-    if p1 or p2:
-        xy = x * y
-        xd = xd + 2 * p1 * xy + p2 * (r2 + 2 * x * x)
-        yd = yd + p1 * (r2 + 2 * y * y) + 2 * p2 * xy
-    return xd, yd
-
-
-def _undistort(x, y, d, num_iters: int):
-    """Newton inverse of `_distort` started at the distorted point (the inverse of `lift3d.geometry.distortion`)."""
-    k1, k2, p1, p2, k3 = d
-    tx, ty = x, y
-    for _ in range(num_iters):
-        r2 = x * x + y * y
-        radial, dradial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)), k1 + r2 * (2 * k2 + 3 * k3 * r2)
-        xy = x * y
-        rx, ry = x * radial - tx, y * radial - ty
-        j00, j11, j01 = radial + 2 * x * x * dradial, radial + 2 * y * y * dradial, 2 * xy * dradial
-        if p1 or p2:
-            rx = rx + 2 * p1 * xy + p2 * (r2 + 2 * x * x)
-            ry = ry + p1 * (r2 + 2 * y * y) + 2 * p2 * xy
-            j00, j11 = j00 + 2 * p1 * y + 6 * p2 * x, j11 + 6 * p1 * y + 2 * p2 * x
-            j01 = j01 + 2 * p1 * x + 2 * p2 * y
-        inv_det = _rcp(j00 * j11 - j01 * j01)
-        x, y = x - (j11 * rx - j01 * ry) * inv_det, y - (j00 * ry - j01 * rx) * inv_det
-    return x, y
+def _undistort(x, y, d, num_iters: int, xp):
+    """`lift3d.geometry.distortion.undistort_xy` with the kernels' reciprocal (`d`: five Python floats, whose
+    zero terms drop out of the program)."""
+    return undistort_xy(x, y, d, num_iters=num_iters, xp=xp, reciprocal=_rcp)
 
 
 def newton_steps_for(cameras: Camera, *, tol_px: float = 1e-4, max_steps: int = 8) -> int:
@@ -125,11 +102,11 @@ def newton_steps_for(cameras: Camera, *, tol_px: float = 1e-4, max_steps: int = 
         u, v = np.meshgrid(np.linspace(0, w - 1, 65), np.linspace(0, h - 1, 65))
         y = (v.ravel() - K[i, 1, 2]) / K[i, 1, 1]
         x = (u.ravel() - K[i, 0, 2] - K[i, 0, 1] * y) / K[i, 0, 0]
-        ref = _undistort(x, y, d, 30)
+        ref = _undistort(x, y, d, 30, np)
         scale = max(K[i, 0, 0], K[i, 1, 1])
         ok = np.isfinite(ref[0]) & np.isfinite(ref[1])
         for k in range(need, max_steps + 1):
-            xk, yk = _undistort(x, y, d, k)
+            xk, yk = _undistort(x, y, d, k, np)
             with np.errstate(invalid="ignore"):
                 err = scale * np.hypot(xk - ref[0], yk - ref[1])[ok]
             if np.all(err <= tol_px):
@@ -166,7 +143,7 @@ class _Rig:
         y = (jnp.where(ok, w, K[1][2]) - K[1][2]) * (1.0 / K[1][1])
         x = (jnp.where(ok, u, K[0][2]) - K[0][2] - K[0][1] * y) * (1.0 / K[0][0])
         if self.undistort and self.dist[i] is not None and self.iters:
-            x, y = _undistort(x, y, self.dist[i], self.iters)
+            x, y = _undistort(x, y, self.dist[i], self.iters, jnp)
         return x, y
 
     def terms(self, i, x, y, conf):
@@ -185,11 +162,9 @@ class _Rig:
     def solve(self, m):
         """Rig-frame solution (3 arrays) of the normal system by Cramer's rule; inf / NaN if singular."""
         m00, m01, m02, m11, m12, m22, g0, g1, g2 = m
-        c00, c01, c02 = m11 * m22 - m12 * m12, m02 * m12 - m01 * m22, m01 * m12 - m02 * m11
-        c11, c12, c22 = m00 * m22 - m02 * m02, m01 * m02 - m00 * m12, m00 * m11 - m01 * m01
-        inv = _rcp(m00 * c00 + m01 * c01 + m02 * c02)
-        return [(c00 * g0 + c01 * g1 + c02 * g2) * inv, (c01 * g0 + c11 * g1 + c12 * g2) * inv,
-                (c02 * g0 + c12 * g1 + c22 * g2) * inv]
+        num, det = cramer3([[m00, m01, m02], [m01, m11, m12], [m02, m12, m22]], [g0, g1, g2])
+        inv = _rcp(det)
+        return [n * inv for n in num]
 
     def error2(self, i, Y, u, w):
         """Squared pixel distance between rig-frame points Y projected (with distortion) into view i and (u, w)."""
@@ -198,7 +173,7 @@ class _Rig:
         inv_z = _rcp(p[2])
         x, y = p[0] * inv_z, p[1] * inv_z
         if self.undistort and self.dist[i] is not None:
-            x, y = _distort(x, y, self.dist[i])
+            x, y = distort_xy(x, y, self.dist[i], xp=jnp)[:2]
         du = K[0][0] * x + K[0][1] * y + K[0][2] - u
         dw = K[1][1] * y + K[1][2] - w
         return du * du + dw * dw
@@ -313,7 +288,7 @@ def _programs(rig: _Rig, threshold_px: float):
 
 def make_triangulator(
     cameras: Camera, *, undistort: bool = True, num_undistort_iters: int | None = None, robust: bool = False,
-    threshold_px: float = 20.0, max_exhaustive_views: int = 8,
+    threshold_px: float = INLIER_THRESHOLD_PX, max_exhaustive_views: int = 8,
 ):
     """A fast triangulation function for one fixed rig: `triangulate(points_2d, confidence=None) -> points_3d`.
 

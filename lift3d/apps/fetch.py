@@ -1,0 +1,30 @@
+"""`lift3d fetch`: download a public sample capture into the cache and print where its parts are."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+from lift3d.apps.options import option
+
+__all__ = ["FetchConfig", "run"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchConfig:
+    """Options of `lift3d fetch`."""
+
+    name: Literal["pose2sim"] = option("pose2sim", positional=True, help="which sample")
+    cache: Path | None = option(None, help="cache folder (default: $LIFT3D_CACHE or ~/.cache/lift3d)")
+
+
+def run(config: FetchConfig):
+    """Fetch (or find in the cache) the sample; print its root, trials and calibration."""
+    from lift3d.datasets.samples import fetch_sample
+
+    sample = fetch_sample(config.name, cache_dir=config.cache)
+    print(f"sample: {sample.root}")
+    print(f"trials: {', '.join(sample.trial_names)}")
+    print(f"calibration: {sample.qca}")
+    return sample
