@@ -19,7 +19,7 @@ from jax import Array
 
 from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import undistort_points
-from lift3d.geometry.triangulation.linear import cramer3
+from lift3d.geometry.triangulation.linear import cramer3, dlt_rows
 
 __all__ = ["prepare_detections", "gather_slots", "product_table", "pair_candidates", "score_candidates",
            "greedy_people"]
@@ -55,8 +55,8 @@ def prepare_detections(xp, cameras, points_2d, confidence, joint_mask, min_confi
 
     The rig frame is centred on the camera centres and scaled by their spread (well conditioned in float32).
     A detection's rows `x r3 - r1`, `y r3 - r2` (`r` the rows of `[R | t]` acting on rig-frame points) are
-    scaled by `w fx`, `w fy` (pixel-like weighting, as `triangulate_dlt`); with one frame for all candidates,
-    the normal matrices of a tuple's detections simply add up.
+    scaled by `w fx`, `w fy` (`dlt_rows`: pixel-like weighting, as `triangulate_dlt`); with one frame for all
+    candidates, the normal matrices of a tuple's detections simply add up.
     """
     uv = xp.asarray(points_2d)
     uv = uv.astype(xp.result_type(uv.dtype, xp.float32))
@@ -79,13 +79,10 @@ def prepare_detections(xp, cameras, points_2d, confidence, joint_mask, min_confi
     R = xp.asarray(cam.R)
     t_frame = (R @ c + xp.asarray(cam.t)) / s
     f = xp.asarray(cam.K)[:, [0, 1], [0, 1]]
-    b = lambda a: a[:, None, None]  # noqa: E731  (v,) -> (v, 1, 1), against (t, v, p, j)
-    rows = []
-    for k in range(2):
-        scale = w * b(f[:, k])
-        rows.append([scale * (xy[k] * b(R[:, 2, m]) - b(R[:, k, m])) for m in range(3)]
-                    + [scale * (xy[k] * b(t_frame[:, 2]) - b(t_frame[:, k]))])
-    normals = xp.stack([rows[0][a] * rows[0][bb] + rows[1][a] * rows[1][bb] for a, bb in _PAIRS])
+    rows = dlt_rows(xp.moveaxis(xy, 0, -1), w[..., None] * f[:, None, None], R[:, None, None],
+                    t_frame[:, None, None], xp)  # (t, v, p, j, 2, 4), the rows of `dlt_system`
+    # the upper triangle of `normal_matrices(rows)`, entry by entry: no 4x4 einsum over every detection
+    normals = xp.stack([rows[..., 0, a] * rows[..., 0, b] + rows[..., 1, a] * rows[..., 1, b] for a, b in _PAIRS])
     scored = (w > 0) & (joint_mask > 0)
     present = xp.sum(scored, -1) >= min_joints
     return _Prepared(R, t_frame, f, xy, w, normals, scored, present, c, s, xp)

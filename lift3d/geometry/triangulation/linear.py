@@ -50,6 +50,7 @@ __all__ = [
     "reprojection_error",
     "mean_over_views",
     "cramer3",
+    "dlt_rows",
 ]
 
 Solver = Literal["adjugate", "eigh"]
@@ -133,6 +134,27 @@ def _normalise(xp, cam: Camera, uv, undistort: bool, num_iters: int = 8):
     return xp.stack([x, y], -1)
 
 
+def dlt_rows(xy: Any, scale: Any, R: Any, t: Any, xp: Any = jnp) -> Any:
+    """The weighted DLT rows `x p3 - p1`, `y p3 - p2` of observations, `p` the rows of `[R | t]`.
+
+    The one formula of the rows: `dlt_system` uses it, and so do callers that normalise the points and choose
+    the frame themselves (`lift3d.geometry.candidates`: one rig frame for every detection).
+
+    Args:
+        xy: Normalised undistorted coordinates, shape (..., 2).
+        scale: Row weights (`w fx`, `w fy`), shape (..., 2).
+        R: Rotations, shape broadcastable to (..., 3, 3).
+        t: Translations acting on points of the chosen frame, shape broadcastable to (..., 3).
+        xp: Array module.
+
+    Returns:
+        Weighted rows, shape (..., 2, 4), acting on frame coordinates `(Y, 1)`.
+    """
+    rot = xy[..., None] * R[..., 2:3, :] - R[..., :2, :]  # (..., 2, 3)
+    trans = xy * t[..., 2:3] - t[..., :2]  # (..., 2)
+    return scale[..., None] * xp.concatenate([rot, trans[..., None]], -1)
+
+
 def dlt_system(cameras: Camera, points_2d: Any, confidence: Any | None, undistort: bool = True,
                frame_views: Any | None = None, xp: Any = jnp) -> DLTSystem:
     """Weighted DLT rows of every observation, each joint in its own well-conditioned frame.
@@ -169,10 +191,7 @@ def dlt_system(cameras: Camera, points_2d: Any, confidence: Any | None, undistor
     t_frame = (_contract_rotate(xp, R, c) + t[..., None, :]) / s[..., None, :, None]  # (..., v, j, 3)
     K = xp.asarray(cam.K)
     scale = (w[..., None] * K[..., None, [0, 1], [0, 1]])[..., None]  # (..., v, j, 2, 1): w fx, w fy
-    R = R[..., None, :, :]
-    rot = xy[..., None] * R[..., 2:3, :] - R[..., :2, :]  # (..., v, j, 2, 3)
-    trans = xy * t_frame[..., 2:3] - t_frame[..., :2]  # (..., v, j, 2)
-    return DLTSystem(cam, uv, w, scale * xp.concatenate([rot, trans[..., None]], -1), c, s)
+    return DLTSystem(cam, uv, w, dlt_rows(xy, scale[..., 0], R[..., None, :, :], t_frame, xp), c, s)
 
 
 def normal_matrices(rows: Any, sum_views: bool = False, xp: Any = jnp) -> Any:
