@@ -31,6 +31,7 @@ from flax import nnx
 from jax import Array
 from jax.typing import ArrayLike
 
+from lift3d.geometry.triangulation.linear import dlt_rows
 from lift3d.models.backbone import PoseResNet
 from lift3d.models.heatmaps import heatmap_to_image, soft_argmax_2d
 
@@ -94,9 +95,8 @@ def triangulate_proj(proj: ArrayLike, points_2d: ArrayLike, weights: ArrayLike |
     M, p4 = P[..., None, :, :3], P[..., None, :, 3]  # (..., v, 1, 3, 3), (..., v, 1, 3)
     cj = c[..., None, :, :]  # (..., 1, j, 3)
     t = (jnp.einsum("...ik,...k->...i", M, cj) + p4) / s[..., None, :, None]  # (..., v, j, 3)
-    Pn = jnp.concatenate([jnp.broadcast_to(M, (*t.shape, 3)), t[..., None]], -1)  # (..., v, j, 3, 4)
-    rows = uv[..., None] * Pn[..., 2:3, :] - Pn[..., :2, :]  # (..., v, j, 2, 4)
-    rows = rows * w[..., None, None]
+    w2 = jnp.broadcast_to(w[..., None], (*w.shape, 2))  # the same weight on both rows of a view
+    rows = dlt_rows(uv, w2, M, t, jnp)  # (..., v, j, 2, 4): w (x p3 - p1), w (y p3 - p2)
     A = jnp.moveaxis(rows, -4, -3).reshape(*rows.shape[:-4], rows.shape[-3], 2 * v, 4)  # (..., j, 2v, 4)
     safe_A = jnp.zeros((2 * v, 4), A.dtype).at[0, 0].set(1.0).at[1, 1].set(1.0).at[2, 2].set(1.0)
     A = jnp.where(ok[..., None, None], A, safe_A)  # null vector (0, 0, 0, 1): finite gradients
