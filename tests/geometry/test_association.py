@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from rigs import look_at
 
 from lift3d.geometry.association import (
     Association,
@@ -33,15 +34,6 @@ TEMPLATE = np.array([
 J = len(TEMPLATE)
 LEGS = np.array([11, 13, 15, 21, 23]), np.array([12, 14, 16, 22, 24])
 T = 100  # frames: with 4 detection slots and 25 joints the synthetic and real captures share one compilation
-
-
-def look_at(center, target):
-    z = target - center
-    z = z / np.linalg.norm(z)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    R = np.stack([x, np.cross(z, x), z])
-    return R, -R @ center
 
 
 def make_rig():

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from rigs import look_at
 from scipy.optimize import least_squares
 
 from lift3d.core.skeleton import BODY_25B
@@ -29,15 +30,6 @@ from lift3d.geometry.triangulation import (
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "pose2sim_trials")
 TARGET = np.array([0.5, -0.3, 1.0])
-
-
-def look_at(center, target):
-    z = target - center
-    z = z / np.linalg.norm(z)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    R = np.stack([x, np.cross(z, x), z])
-    return R, -R @ center
 
 
 def make_rig(rng, v=5, *, distortion=True, model="pinhole"):
