@@ -27,6 +27,7 @@ from lift3d.geometry.triangulation import (
     triangulate_ransac,
     triangulate_sequence,
 )
+from lift3d.geometry.triangulation import sequence as sequence_module
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "pose2sim_trials")
 TARGET = np.array([0.5, -0.3, 1.0])
@@ -425,9 +426,9 @@ def test_sequence_driver_chunks_and_pads():
         triangulate_sequence(cams, uv[0])
 
 
-def test_sequence_backends_agree_and_auto_picks_the_fixed_rig_kernels():
-    """`backend="auto"` runs plain DLT and all-pairs RANSAC on the fixed-rig kernels; with refinement the
-    points agree with the jitted methods (the default backend) far below the noise, same views used."""
+def test_sequence_backends_agree_and_auto_picks_the_fixed_rig_kernels(monkeypatch):
+    """The fixed-rig kernels run plain DLT and all-pairs RANSAC; with refinement the points agree with the
+    jitted methods far below the noise, same views used; "auto" picks them, the default "jax" does not."""
     cams, X, clean, bad, which = outlier_scene(seed=9)
     uv = np.stack([bad, clean, bad])
     assert fixed_rig_applies(cams, "dlt") and fixed_rig_applies(cams, "ransac", threshold_px=8.0, refine_robust="huber")
@@ -435,7 +436,8 @@ def test_sequence_backends_agree_and_auto_picks_the_fixed_rig_kernels():
     assert not fixed_rig_applies(cams, "dlt", flip_perm=np.arange(64))
     assert not fixed_rig_applies(cams, "ransac", max_exhaustive_views=3)
     for method, opts, data in (("dlt", {}, np.stack([clean] * 3)), ("ransac", {"threshold_px": 8.0}, uv)):
-        fast = triangulate_sequence(cams, data, method=method, refine=True, chunk_size=2, backend="auto", **opts)
+        fast = triangulate_sequence(cams, data, method=method, refine=True, chunk_size=2, backend="fixed_rig",
+                                    **opts)
         slow = triangulate_sequence(cams, data, method=method, refine=True, chunk_size=2, backend="jax", **opts)
         np.testing.assert_array_equal(fast.views_used, slow.views_used)
         np.testing.assert_array_equal(fast.num_views, slow.num_views)
@@ -444,6 +446,12 @@ def test_sequence_backends_agree_and_auto_picks_the_fixed_rig_kernels():
         assert fast.points_3d.dtype == slow.points_3d.dtype and not fast.swapped.any()
     with pytest.raises(ValueError, match="fixed-rig"):
         triangulate_sequence(cams, uv, method="pose2sim", confidence=np.ones(uv.shape[:-1]), backend="fixed_rig")
+    calls, real = [], sequence_module._triangulator
+    monkeypatch.setattr(sequence_module, "_triangulator", lambda *a: calls.append(a[1]) or real(*a))
+    triangulate_sequence(cams, uv, method="ransac", refine=True, chunk_size=2, threshold_px=8.0)
+    assert calls == []  # the default backend is "jax"
+    triangulate_sequence(cams, uv, method="ransac", refine=True, chunk_size=2, threshold_px=8.0, backend="auto")
+    assert calls == ["ransac"]
 
 
 # ------------------------------------------------------------------------------------------------ real data

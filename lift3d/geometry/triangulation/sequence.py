@@ -4,7 +4,8 @@ Backends: "jax", the jitted methods of `linear` / `robust` (every method and opt
 kernels of `fixed_rig.make_triangulator` (the rig compiled into structure-of-arrays programs, 10-20x faster on
 CPU), used for the plain DLT and the all-pairs RANSAC of pinhole rigs without left/right repair; refinement
 and the reprojection errors run jitted after either. `backend="auto"` takes "fixed_rig" where it applies
-(`fixed_rig_applies`); the default stays "jax" (see `triangulate_sequence`).
+(`fixed_rig_applies`); the default is "jax": measured on a real capture, the kernels answer differently where
+views disagree, and where refinement makes the answers one, refinement is the cost (`triangulate_sequence`).
 """
 
 from __future__ import annotations
@@ -157,11 +158,12 @@ def triangulate_sequence(
         flip_perm: If given, the skeleton's left/right permutation: `repair_left_right_swaps` runs first.
         backend: "jax" (the jitted methods; the default), "auto" (the fixed-rig kernels where
             `fixed_rig_applies`, else "jax") or "fixed_rig" (raises ValueError where the kernels do not apply).
-            The kernels solve the DLT rows in inhomogeneous form and select RANSAC views on rig-frame float32
-            errors: on synthetic 1 px data the points agree with "jax" to float32 rounding, but on real
-            captures with 10 px residuals a joint near the inlier threshold can keep another view set (the
-            Pose2Sim balancing trial: 14 mm on a few joints), so "jax" stays the default until that is
-            accepted.
+            The kernels solve the DLT rows in inhomogeneous form, another estimator where the views disagree:
+            on synthetic 1 px data the points agree with "jax" to float32 rounding, but on the Pose2Sim
+            balancing trial the unrefined DLT differs by up to 153 mm and RANSAC keeps other views on 9 of
+            2,500 joints (67 mm). Refined, the DLT agrees to 0.0007 mm, but refinement then dominates the
+            time and the kernels' extra programs make it slower (0.9 s vs 1.6 s warm for 75k points;
+            `benchmarks/triangulation_backends.py`), hence "jax" is the default.
         **options: Keyword options of the method, e.g. `threshold_px=20` for "ransac"; options prefixed
             `refine_` go to `refine_points` (`refine_robust="huber"`), `swap_` to `repair_left_right_swaps`.
 
