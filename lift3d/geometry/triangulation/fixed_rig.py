@@ -42,7 +42,7 @@ from jax.typing import ArrayLike
 
 from lift3d.geometry.camera import Camera
 from lift3d.geometry.distortion import distort_xy, undistort_xy
-from lift3d.geometry.triangulation.linear import TriangulationInfo, cramer3, triangulate_dlt
+from lift3d.geometry.triangulation.linear import TriangulationInfo, cramer3, dlt_row, triangulate_dlt
 from lift3d.geometry.triangulation.robust import INLIER_THRESHOLD_PX, triangulate_ransac
 
 __all__ = ["make_triangulator", "newton_steps_for"]
@@ -155,8 +155,8 @@ class _Rig:
         out = None
         for xy, r in ((x, 0), (y, 1)):
             sc = conf * wgt[r]
-            a = [sc * (xy * R[2][k] - R[r][k]) for k in range(3)]
-            b = sc * (xy * t[2] - t[r])
+            a0, a1, a2, b = (sc * e for e in dlt_row(xy, r, R, t))
+            a = [a0, a1, a2]
             new = [a[0] * a[0], a[0] * a[1], a[0] * a[2], a[1] * a[1], a[1] * a[2], a[2] * a[2],
                    -a[0] * b, -a[1] * b, -a[2] * b]
             out = new if out is None else [p + q for p, q in zip(out, new, strict=True)]

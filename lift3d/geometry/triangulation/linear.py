@@ -41,6 +41,7 @@ __all__ = [
     "TriangulationInfo",
     "DLTSystem",
     "observation_weights",
+    "dlt_row",
     "dlt_system",
     "normal_matrices",
     "null_vector",
@@ -150,9 +151,28 @@ def dlt_rows(xy: Any, scale: Any, R: Any, t: Any, xp: Any = jnp) -> Any:
     Returns:
         Weighted rows, shape (..., 2, 4), acting on frame coordinates `(Y, 1)`.
     """
-    rot = xy[..., None] * R[..., 2:3, :] - R[..., :2, :]  # (..., 2, 3)
-    trans = xy * t[..., 2:3] - t[..., :2]  # (..., 2)
-    return scale[..., None] * xp.concatenate([rot, trans[..., None]], -1)
+    R_c = [[R[..., i, k] for k in range(3)] for i in range(3)]
+    t_c = [t[..., i] for i in range(3)]
+    rows = [xp.stack(dlt_row(xy[..., r], r, R_c, t_c), -1) for r in (0, 1)]
+    return scale[..., None] * xp.stack(rows, -2)
+
+
+def dlt_row(c: Any, r: int, R: Any, t: Any) -> list:
+    """One unweighted DLT row, `c p3 - p_r`, component by component: the formula `dlt_rows` stacks.
+
+    Written on components so that it serves arrays (`dlt_rows`) and the fixed-rig kernels, whose camera
+    entries are Python floats folded into the compiled program.
+
+    Args:
+        c: The observation's x (r = 0) or y (r = 1) normalised undistorted coordinate, any shape.
+        r: 0 for the x row, 1 for the y row.
+        R: Rotation entries, `R[i][k]` (floats or arrays broadcastable with c).
+        t: Translation entries, `t[i]`, acting on points of the chosen frame.
+
+    Returns:
+        The 4 entries of the row (3 on the point, 1 on the homogeneous coordinate).
+    """
+    return [c * R[2][k] - R[r][k] for k in range(3)] + [c * t[2] - t[r]]
 
 
 def dlt_system(cameras: Camera, points_2d: Any, confidence: Any | None, undistort: bool = True,
