@@ -3,8 +3,12 @@
 Each subcommand is one app: its options are the fields of the app's frozen Config (type, default and help
 written once, there; see `lift3d.apps.options`), and running it is ``app.run(Config(**options))``. This module
 holds only what the command line adds: command names, descriptions, examples, and the error policy:
-a `lift3d.errors.Lift3DError` (or a missing file) prints one line ``lift3d COMMAND: error: MESSAGE`` and exits
-with status 2; `--debug` shows the full traceback instead.
+a `lift3d.errors.Lift3DError` (or an error of the file system: a missing file, a full disk) prints one line
+``lift3d COMMAND: error: MESSAGE`` and exits with status 2; `--debug` shows the full traceback instead. Ctrl-C,
+at any moment, prints ``lift3d COMMAND: interrupted`` and exits with status 130, no output touched
+(`lift3d.io.interrupts`). A usage error (an unknown option, a word that is not
+a number) is one line too, from argparse. Option values are checked by the Config itself
+(`lift3d.apps.options.check_options`), so a bad value is a `ConfigError` before any work starts.
 
 Only the chosen command's app is imported (``lift3d --help`` stays light); `build_parser()` with no
 argument builds every command (tests, docs).
@@ -13,8 +17,10 @@ argument builds every command (tests, docs).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
+import re
 import sys
 import types
 import typing
@@ -40,6 +46,21 @@ Run `lift3d COMMAND --help` for the options of each command.
 """
 
 _PREFIX = "cfg_"  # namespace prefix of Config fields (keeps them apart from argparse's own entries)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the command's error policy: a usage error is one line, ``lift3d COMMAND: error: MESSAGE``
+    (exit status 2), and a word such as ``-5,10`` after an option is its value, not an unknown option."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # any word starting with "-digit" or "-.digit" is a value (the rule of newer Pythons' argparse); no option of
+        # lift3d looks like a negative number
+        self._negative_number_matcher = re.compile(r"-\.?\d")
+
+    def error(self, message: str) -> typing.NoReturn:
+        """Print one line and exit with status 2 (argparse prints the whole usage first)."""
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -107,8 +128,11 @@ COMMANDS: tuple[Command, ...] = (
         Command(
             ("calibrate", step), f"lift3d.apps.calibrate:{step.capitalize()}Config", text,
             f"Calibrate {text}. CAMERAS is one folder (a subfolder or video per camera) or NAME=SOURCE words "
-            "(SOURCE: image folder, quoted glob, video). Writes the anipose / Pose2Sim TOML (metres) and a JSON "
-            "report (per image status and error, coverage); on failure no rig is written.",
+            "(SOURCE: image folder, quoted glob, video). Writes the anipose / Pose2Sim TOML (metres), a JSON "
+            "report (per image status and error, coverage; default OUT with .json)"
+            + (" and a coverage map per camera beside it (REPORT_coverage_CAMERA.png)" if step == "intrinsics" else "")
+            + ", all of them or none. On failure no rig is written; the report says why, unless that would replace "
+            "an earlier run's good report.",
             f"example: lift3d calibrate {step} 'left=imgs/left*.jpg' 'right=imgs/right*.jpg' "
             "--board calib/boards/opencv_chessboard_9x6_25mm.toml -o rig.toml",
         )
@@ -129,7 +153,9 @@ COMMANDS: tuple[Command, ...] = (
         "triangulate multi-camera 2D keypoints into filtered 3D (TRC, C3D, CSV, npz)",
         "Read 2D keypoints of each camera, match them to the rig's cameras by name (cam01=cam_01), associate "
         "detections into people across views and over time, triangulate robustly, fill short gaps, filter, and "
-        "write 3D files with a per-joint summary (reprojection error, cameras used, gaps).",
+        "write 3D files with a per-joint summary (reprojection error, cameras used, gaps). The files are written "
+        "together at the end, or none of them (an error, Ctrl-C); with --people above 1, one file per person "
+        "(NAME_p1.trc, NAME_p2.trc, ...).",
         "example: lift3d triangulate --rig Calib.qca.txt --keypoints pose/cam0*_json --skeleton body_25b "
         "--fps 60 -o trial.trc -o trial.csv",
     ),
@@ -139,7 +165,8 @@ COMMANDS: tuple[Command, ...] = (
         "Map the detector's skeleton to H36M-17 and lift every frame of every view (or --views) to root-relative "
         "3D in the camera frame (mm) with the shipped lifter (trained on the synthetic twin) or --checkpoint. "
         "Missing joints are fed as masked, never zeroed silently. .npz holds everything; .trc/.c3d/.csv hold "
-        "one detection slot (--person).",
+        "one detection slot (--person), and the full result goes beside it as OUT's .npz unless a file of that "
+        "name exists (a file that was not named is never replaced).",
         "example: lift3d lift --keypoints pose/cam01_json --skeleton body_25b --rig Calib.qca.txt -o lifted.npz",
     ),
     Command(
@@ -201,7 +228,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         ("rig", "convert"), "lift3d.apps.rig:RigConvertConfig",
         "convert a rig file to the anipose / Pose2Sim TOML layout",
-        "Read any supported rig file and write it as anipose / Pose2Sim TOML (metres).",
+        "Read any supported rig file and write it as anipose / Pose2Sim TOML (metres): OUTPUT ends in .toml "
+        "(OpenCV YAML / XML and Qualisys files are read, not written).",
         "example: lift3d rig convert Calib.qca.txt rig.toml",
     ),
 )
@@ -324,7 +352,10 @@ def add_config_options(parser: argparse.ArgumentParser, config: type) -> None:
     hints = typing.get_type_hints(config)
     for field in dataclasses.fields(config):
         if field.metadata.get("cli", True):
-            _add_field(parser, field, field_type(hints[field.name]))
+            ft = field_type(hints[field.name])
+            if field.metadata.get("choices"):  # names from a library registry (`option(choices=...)`)
+                ft = dataclasses.replace(ft, choices=field.metadata["choices"])
+            _add_field(parser, field, ft)
 
 
 def config_from_args(config: type, args: argparse.Namespace, fixed: Iterable[tuple[str, Any]] = ()) -> Any:
@@ -359,7 +390,7 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
     from lift3d import __version__
 
     wanted = None if commands is None else set(commands)
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lift3d",
         description="People filmed by several cameras to 3D joints: calibrate, triangulate, lift, evaluate.",
         epilog=EPILOG,
@@ -415,7 +446,34 @@ def _enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
-_MISSING_FILE = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+@contextlib.contextmanager
+def _one_line_warnings(label: str):
+    """Within the block, lift3d's own warnings (`lift3d.errors.Lift3DWarning`) print as one line,
+    ``LABEL: warning: MESSAGE``; others keep Python's format."""
+    import warnings
+
+    from lift3d.errors import Lift3DWarning
+
+    with warnings.catch_warnings():  # restores showwarning afterwards
+        default = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if not issubclass(category, Lift3DWarning):
+                return default(message, category, filename, lineno, file, line)
+            print(f"{label}: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+
+        warnings.showwarning = show
+        yield
+
+
+def _interrupted(interrupts) -> int:
+    """After Ctrl-C: delete any temporary file left, print one line; the exit status, 130."""
+    from lift3d.io.atomic import discard_temporaries
+
+    discard_temporaries()
+    interrupts.reported = True
+    print(f"{interrupts.label}: interrupted", file=sys.stderr)
+    return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -425,29 +483,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name; `sys.argv[1:]` if None.
 
     Returns:
-        The exit status: 0 on success, 2 on a user error (a `Lift3DError` or a missing file), 130 on Ctrl-C.
+        The exit status: 0 on success, 2 on a user error (a `Lift3DError`, a missing file or another error of
+        the file system, printed as one line), 130 on Ctrl-C (one line; no output is touched, see
+        `lift3d.io.interrupts`).
     """
     from lift3d.errors import Lift3DError
+    from lift3d.io.atomic import deferred_interrupts, discard_temporaries
+    from lift3d.io.interrupts import InterruptGuard
 
     argv = list(sys.argv[1:] if argv is None else argv)
     word = _command_word(argv)
-    args = build_parser([word] if word else []).parse_args(argv)
-    command: Command = args.command_spec
+    interrupts = InterruptGuard(f"lift3d {word}" if word else "lift3d")
+    args = None
     try:
-        module, config_class = load_app(command)
+        interrupts.install()  # first: parsing the options imports the app (JAX), seconds on a small machine
+        with deferred_interrupts():  # Ctrl-C inside JAX's extension modules' import can crash the process
+            args = build_parser([word] if word else []).parse_args(argv)
+            command: Command = args.command_spec
+            module, config_class = load_app(command)
         config = config_from_args(config_class, args, command.fixed)
         _enable_compilation_cache()
-        module.run(config)
+        with _one_line_warnings(interrupts.label):
+            module.run(config)
+        if interrupts.interrupted:  # caught and dropped somewhere below: still an interrupted command
+            raise KeyboardInterrupt
         return 0
     except KeyboardInterrupt:
-        print("lift3d: interrupted", file=sys.stderr)
-        return 130
-    except (Lift3DError, *_MISSING_FILE) as err:
-        if args.debug:
+        return _interrupted(interrupts)
+    except (Lift3DError, OSError) as err:
+        if interrupts.interrupted:
+            return _interrupted(interrupts)
+        discard_temporaries()
+        if args is not None and args.debug:
             raise
         message = " ".join(str(err).split("\n"))  # one line, whatever the message
-        print(f"lift3d {args.command}: error: {message}", file=sys.stderr)
+        print(f"{interrupts.label}: error: {message}", file=sys.stderr)
         return 2
+    except Exception:
+        if interrupts.interrupted:  # Ctrl-C turned into another error (an extension module stopped mid-import)
+            return _interrupted(interrupts)
+        raise
+    finally:
+        interrupts.uninstall()
 
 
 if __name__ == "__main__":  # pragma: no cover

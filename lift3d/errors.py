@@ -19,7 +19,11 @@ __all__ = [
     "UnknownCameraError",
     "KeypointFileError",
     "KeypointFileWarning",
+    "Lift3DWarning",
+    "InputWarning",
+    "EvaluationWarning",
     "MotionFileError",
+    "OutputError",
     "H36MFormatError",
     "DatasetError",
     "LTDataError",
@@ -69,12 +73,33 @@ class KeypointFileError(Lift3DError, ValueError):
     """An invalid keypoint file; the one-line message names the file, the frame or person and the field."""
 
 
-class KeypointFileWarning(UserWarning):
+class Lift3DWarning(UserWarning):
+    """Base of every warning lift3d gives on purpose: data that was used but looks wrong.
+
+    The message is one line that names the file, camera or field and says what to do; the `lift3d` command
+    prints it as ``lift3d COMMAND: warning: MESSAGE`` and the command's summary repeats it.
+    """
+
+
+class InputWarning(Lift3DWarning):
+    """Input that was used but looks suspicious (a rig's scale, keypoints off the image, a camera left unused)."""
+
+
+class EvaluationWarning(Lift3DWarning):
+    """An evaluation whose numbers need a caveat (predictions with missing joints: see the coverage)."""
+
+
+class KeypointFileWarning(Lift3DWarning):
     """Data that was read but is incomplete: frames a camera lacks, files skipped with ``on_error="skip"``."""
 
 
 class MotionFileError(Lift3DError, ValueError):
     """An invalid motion file; the one-line message names the file, the line and the field."""
+
+
+class OutputError(Lift3DError, OSError):
+    """An output that cannot be written: a folder where a file is meant, an unknown extension, a read-only
+    folder, a full disk. The message names the path; earlier files at that path are left as they were."""
 
 
 class H36MFormatError(Lift3DError, ValueError):

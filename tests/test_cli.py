@@ -234,6 +234,14 @@ def test_bad_option_values_are_usage_errors(capsys):
     assert exit_info.value.code == 2 and "nope" in capsys.readouterr().err
 
 
+def test_usage_errors_are_one_line_with_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["triangulate", "--rig", "r.toml"])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and err.splitlines() == [err]
+    assert err.startswith("lift3d triangulate: error: ") and "--keypoints" in err
+
+
 def test_config_error_is_one_line_with_exit_2(tmp_path, capsys):
     assert main(["lift", "--keypoints", str(tmp_path), "-o", str(tmp_path / "o.npz"), "--fps", "-5"]) == 2
     err = capsys.readouterr().err.strip()

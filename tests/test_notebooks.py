@@ -82,11 +82,11 @@ PROBES = {
 
 
 def _check_01(values: dict, text: str) -> None:
-    row = re.search(r"^all\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s*$", text, re.M)
+    row = re.search(r"^all\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)(?:\s+\d+)?\s*$", text, re.M)  # + rejected
     assert row, "the summary table's 'all' row is not in the outputs"
     assert float(row[1]) < 10.0, f"mean reprojection error {row[1]} px in the summary table"
     assert abs(float(row[1]) - values["mean_px"]) < 0.06
-    assert 2.0 <= values["cameras_a_joint"] <= 4.0 and values["missing"] < 0.05, values
+    assert 2.0 <= values["cameras_a_joint"] <= 4.0 and values["missing"] < 0.02, values
     assert values["outputs"] == [".csv", ".trc"] and values["png"] > 5000
 
 

@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lift3d.apps.options import default_of, option
-from lift3d.calibration.boards import BoardDetections, detect_in_source
+from lift3d.apps.options import check_options, default_of, option
+from lift3d.calibration.boards import BoardDetections, detect_in_source, spec_mismatch_message
 from lift3d.calibration.extrinsics import initial_rig, view_poses, world_from_board, world_from_camera
 from lift3d.calibration.intrinsics import calibrate_camera, no_board_message, too_few_views_message
 from lift3d.calibration.report import extrinsics_entry, finite_or_none, intrinsics_entry, plot_coverage
@@ -33,7 +33,7 @@ from lift3d.calibration.solvers.bundle import bundle_adjust
 from lift3d.core.rig import Rig
 from lift3d.errors import CalibrationError, ConfigError
 from lift3d.geometry.camera import Camera, stack_cameras
-from lift3d.io.atomic import write_json
+from lift3d.io.atomic import OutputSet, check_output, write_failure_report, write_json
 from lift3d.io.boards import Board, load_board
 from lift3d.io.image_sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from lift3d.io.rig_toml import save_rig
@@ -46,43 +46,55 @@ Source = str | os.PathLike | Sequence[str | os.PathLike]
 _CAM_TOKEN = re.compile(r"cam(?:era)?[_-]?\d+", re.IGNORECASE)
 
 
+def _world_spec(world: str, names: Sequence[str] | None = None) -> None:
+    """Refuse a world frame that is not ``camera:NAME`` or ``board:KEY`` (or names no camera of `names`)."""
+    kind, sep, ref = world.partition(":")
+    if kind not in ("camera", "board") or not sep or not ref:
+        raise ConfigError(f"--world {world}: expected camera:NAME or board:KEY")
+    if kind == "camera" and names is not None and ref not in names:
+        raise ConfigError(f"--world {world}: no camera {ref!r}; cameras: {', '.join(names)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class _BoardConfig:
     """Options shared by `lift3d calibrate intrinsics` and `extrinsics`."""
 
-    cameras: tuple[str, ...] = option(positional=True, help="a folder, or NAME=SOURCE per camera")
+    cameras: tuple[str, ...] = option(positional=True, unique=True, help="a folder, or NAME=SOURCE per camera")
     board: Path = option(help="board spec TOML (calib/boards/*.toml)")
     out: Path = option(short="-o", help="rig TOML to write")
     report: Path | None = option(None, help="JSON report (default: OUT with .json)")
-    square_size_mm: float | None = option(None, help="override the spec's square size")
-    every: int = option(default_of(detect_in_source, "every"), help="use every n-th image / video frame")
+    square_size_mm: float | None = option(None, gt=0, help="override the spec's square size")
+    every: int = option(default_of(detect_in_source, "every"), ge=1, help="use every n-th image / video frame")
     detector: Literal["auto", "classic", "sb"] = option(
         default_of(detect_in_source, "detector"), help="corner detector"
     )
     subpix_window: int | None = option(
-        None, metavar="PX",
+        None, metavar="PX", ge=1,
         help="half side of the sub-pixel corner window (default: 0.3 x the corner spacing; OpenCV's sample: 11)",
     )  # fmt: skip
-    min_views: int = option(default_of(calibrate_camera, "min_views"), help="fewest usable views per camera")
+    min_views: int = option(default_of(calibrate_camera, "min_views"), ge=1, help="fewest usable views per camera")
     model: Literal["pinhole", "fisheye"] = option(default_of(calibrate_camera, "model"), help="lens model")
     distortion: Literal["auto", "k1k2", "k1k2p", "full"] = option(
         default_of(calibrate_camera, "distortion"), help="distortion terms"
     )
 
     def __post_init__(self):
-        if self.every < 1:
-            raise ConfigError(f"every must be at least 1, got {self.every}")
-        if self.square_size_mm is not None and not self.square_size_mm > 0:
-            raise ConfigError(f"square_size_mm must be positive, got {self.square_size_mm}")
+        check_options(self)
 
 
 @dataclasses.dataclass(frozen=True)
 class IntrinsicsConfig(_BoardConfig):
     """Options of `lift3d calibrate intrinsics` (and the defaults of `calibrate_intrinsics`)."""
 
-    reject_k: float = option(default_of(calibrate_camera, "reject_k"), help="reject views above median + k MAD")
+    reject_k: float = option(
+        default_of(calibrate_camera, "reject_k"), gt=0, help="reject views above median + k MAD"
+    )
     no_reject: bool = option(False, help="keep every detected view")
     fix_aspect: bool = option(default_of(calibrate_camera, "fix_aspect"), help="keep fx = fy")
+    max_rms_px: float = option(
+        default_of(calibrate_camera, "max_rms_px"), flag="--max-rms", gt=0,
+        help="refuse a camera above this RMS error (px)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,11 +102,11 @@ class ExtrinsicsConfig(_BoardConfig):
     """Options of `lift3d calibrate extrinsics` (and the defaults of `calibrate_extrinsics`)."""
 
     intrinsics: Path | None = option(None, help="rig TOML with each camera's intrinsics")
-    world: str | None = option(None, help="world frame: camera:NAME (default first) or board:KEY")
+    world: str | None = option(None, check=_world_spec, help="world frame: camera:NAME (default first) or board:KEY")
     refine_intrinsics: Literal["none", "focal", "focal_center", "all"] = option(
         "none", help="also adjust intrinsics in the bundle adjustment"
     )
-    max_rms_px: float = option(5.0, flag="--max-rms", help="refuse a rig above this RMS error (px)")
+    max_rms_px: float = option(5.0, flag="--max-rms", gt=0, help="refuse a rig above this RMS error (px)")
 
 
 _I, _E = IntrinsicsConfig, ExtrinsicsConfig  # the defaults of the functions below
@@ -113,7 +125,7 @@ def run(config: IntrinsicsConfig | ExtrinsicsConfig) -> tuple[Rig, dict[str, Any
     if isinstance(config, IntrinsicsConfig):
         rig, report = calibrate_intrinsics(
             cameras, config.board, config.out, reject_k=None if config.no_reject else config.reject_k,
-            fix_aspect=config.fix_aspect, **common,
+            fix_aspect=config.fix_aspect, max_rms_px=config.max_rms_px, **common,
         )  # fmt: skip
     else:
         rig, report = calibrate_extrinsics(
@@ -122,6 +134,9 @@ def run(config: IntrinsicsConfig | ExtrinsicsConfig) -> tuple[Rig, dict[str, Any
         )  # fmt: skip
     print(format_camera_table(rig))
     print(f"\nwrote {config.out} and its report ({config.report or Path(config.out).with_suffix('.json')})")
+    for name, entry in report["cameras"].items():
+        if entry.get("coverage_png"):
+            print(f"wrote {entry['coverage_png']} (coverage map of {name}, beside the report)")
     return rig, report
 
 
@@ -223,11 +238,21 @@ def _detect_all(
 
 
 def _fail(report: Path | None, data: dict[str, Any], message: str) -> CalibrationError:
-    """Write the report with status "failed" (if a path is known) and build the error to raise."""
+    """Write the report with status "failed" now (if a path is known, and unless that would replace the report
+    of an earlier good run: a failed rerun leaves every earlier output as it was) and build the error to raise."""
     if report is not None:
-        write_json(report, finite_or_none({**data, "status": "failed", "error": message}))
-        message += f" (report: {report})"
+        if write_failure_report(report, finite_or_none({**data, "status": "failed", "error": message})):
+            message += f" (report: {report})"
+        else:
+            message += f" (report not written: {report} holds an earlier run's report)"
     return CalibrationError(message)
+
+
+def _outputs(output: str | os.PathLike, report: str | os.PathLike | None) -> tuple[Path, Path]:
+    """The rig and report paths, checked before any work (`check_output`)."""
+    output = check_output(output, (".toml",), hint=" (rigs are written as anipose / Pose2Sim TOML)")
+    return output, check_output(report if report is not None else output.with_suffix(".json"), (".json",),
+                                what="report")  # fmt: skip
 
 
 def calibrate_intrinsics(
@@ -247,6 +272,7 @@ def calibrate_intrinsics(
     fix_principal_point: bool = False,
     reject_k: float | None = _I.reject_k,
     min_views: int = _I.min_views,
+    max_rms_px: float = _I.max_rms_px,
 ) -> tuple[Rig, dict[str, Any]]:
     """Calibrate the intrinsics of each camera from board images or videos; write a rig TOML and a report.
 
@@ -266,18 +292,19 @@ def calibrate_intrinsics(
         fix_principal_point: Keep the principal point at the image centre.
         reject_k: Reject images whose RMS exceeds median + k * MAD; None keeps all.
         min_views: Fewest usable images per camera.
+        max_rms_px: Refuse a camera whose RMS reprojection error exceeds this (px).
 
     Returns:
         (rig, report): the rig written and the report's contents.
 
     Raises:
         CalibrationError: Bad board spec (e.g. square size in metres), no board found in a camera's images
-            (naming them and the pattern tried, suggesting the right pattern), too few usable images.
+            (naming them and the pattern tried, suggesting the right pattern), too few usable images, boards
+            that do not look like the spec, an implausible fit (RMS above `max_rms_px`, focal length).
         FileNotFoundError: A missing folder, video or spec.
     """
     board = _board(board, square_size_mm)
-    output = Path(output)
-    report_path = Path(report) if report is not None else output.with_suffix(".json")
+    output, report_path = _outputs(output, report)
     sources = camera_sources(cameras)
     options = {
         "every": every,
@@ -289,6 +316,7 @@ def calibrate_intrinsics(
         "fix_principal_point": fix_principal_point,
         "reject_k": reject_k,
         "min_views": min_views,
+        "max_rms_px": max_rms_px,
     }
     data: dict[str, Any] = {"kind": "intrinsics", "board": board.to_dict(), "options": options, "cameras": {}}
     results, errors = [], []
@@ -302,6 +330,7 @@ def calibrate_intrinsics(
                 fix_principal_point=fix_principal_point,
                 reject_k=reject_k,
                 min_views=min_views,
+                max_rms_px=max_rms_px,
             )
         except CalibrationError as err:
             errors.append(str(err))
@@ -317,16 +346,17 @@ def calibrate_intrinsics(
         units="m",
         metadata={"calibration": "intrinsics", "board": board.name, "rms_px": [r.rms_px for r, _ in results]},
     )
-    if coverage_png:
-        try:
-            for res, det in results:
-                png = report_path.with_name(f"{report_path.stem}_coverage_{res.name}.png")
-                data["cameras"][res.name]["coverage_png"] = str(plot_coverage(res, det, png))
-        except ImportError:
-            data["coverage_png"] = "skipped: matplotlib is not installed"
-    save_rig(rig, output)
-    data |= {"status": "ok", "output": str(output)}
-    write_json(report_path, data)
+    with OutputSet():  # the rig, its report and the coverage maps: all of them, or none
+        if coverage_png:
+            try:
+                for res, det in results:
+                    png = report_path.with_name(f"{report_path.stem}_coverage_{res.name}.png")
+                    data["cameras"][res.name]["coverage_png"] = str(plot_coverage(res, det, png))
+            except ImportError:
+                data["coverage_png"] = "skipped: matplotlib is not installed"
+        save_rig(rig, output)
+        data |= {"status": "ok", "output": str(output)}
+        write_json(report_path, data)
     return rig, data
 
 
@@ -395,11 +425,12 @@ def calibrate_extrinsics(
     """
     board = _board(board, square_size_mm)
     _check_numbered(board)
-    output = Path(output)
-    report_path = Path(report) if report is not None else output.with_suffix(".json")
+    output, report_path = _outputs(output, report)
     sources = camera_sources(cameras)
     if len(sources) < 2:
         raise CalibrationError(f"extrinsics need at least two cameras, got {list(sources)}")
+    if world is not None:  # before the detection: which boards are seen is known only after it
+        _world_spec(world, list(sources))
     options = {
         "every": every,
         "detector": detector,
@@ -444,9 +475,10 @@ def calibrate_extrinsics(
         data["cameras"][n] |= cam_entry
     data |= entry | {"world": world}
     _check_bundle(ba, rig, output, max_rms_px, fail, data)
-    save_rig(rig, output)
     data |= {"status": "ok", "output": str(output)}
-    write_json(report_path, finite_or_none(data))
+    with OutputSet():  # the rig and its report, or neither
+        save_rig(rig, output)
+        write_json(report_path, finite_or_none(data))
     return rig, data
 
 
@@ -496,6 +528,9 @@ def _rig_intrinsics(dets, intrinsics, fail, data, *, model: str, distortion: str
             raise fail(no_board_message(d))
         if d.found.sum() < min_views:
             raise fail(too_few_views_message(d, min_views))
+        spec_error = spec_mismatch_message(d)
+        if spec_error:
+            raise fail(spec_error)
     if intrinsics is None:
         for d in dets:
             res = calibrate_camera(d, model=model, distortion=distortion, min_views=min_views)
@@ -513,7 +548,7 @@ def _aligned_corners(dets, board: Board) -> tuple[list[str], np.ndarray]:
     index = {k: i for i, k in enumerate(keys)}
     corners = np.full((len(dets), len(keys), board.num_corners, 2), np.nan)
     for c, d in enumerate(dets):
-        ok = d.found
+        ok = d.found & ~np.array([bool(m) for m in d.mismatch], dtype=bool) if d.mismatch else d.found
         corners[c, [index[k] for k, o in zip(d.keys, ok, strict=True) if o]] = d.corners[ok]
     return keys, corners
 

@@ -15,7 +15,6 @@ Steps, each writing into the output folder:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ import numpy as np
 from lift3d.apps.options import option
 from lift3d.apps.triangulate import TriangulateConfig, format_summary, triangulate_capture
 from lift3d.datasets.samples import Sample, fetch_sample, sample_from_folder
-from lift3d.io.atomic import atomic_write, write_json
+from lift3d.io.atomic import OutputSet, atomic_write, check_output, write_json
 from lift3d.io.rigs import format_camera_table, load_rig, rig_to_json_dict
 from lift3d.viz.report_html import Section, write_html_report
 
@@ -99,16 +98,26 @@ def run_demo(
 
     Returns:
         A summary dict: sample root, output paths, the headline numbers and the time taken, s.
+
+    Raises:
+        OutputError: `out_dir` cannot be written (checked before any work). The outputs are written as one
+            set: on an error or Ctrl-C none of them is, and every earlier file in `out_dir` stays as it was.
     """
     start = time.perf_counter()
+    out_dir = check_output(out_dir, folder=True)
     sample: Sample = sample_from_folder(sample_dir) if sample_dir is not None else fetch_sample("pose2sim")
-    d = _Demo(Path(out_dir), sample)
-    d.rig = _cameras(d)
-    _intrinsics(d)
-    cams, result, subject = _triangulation(d)
-    lift, lifted_m = _lift(d, cams, result)
-    _pictures(d, result, lift, lifted_m, subject)
-    return _report(d, start)
+    d = _Demo(out_dir, sample)
+    with OutputSet():
+        d.rig = _cameras(d)
+        _intrinsics(d)
+        cams, result, subject = _triangulation(d)
+        lift, lifted_m = _lift(d, cams, result)
+        _pictures(d, result, lift, lifted_m, subject)
+        summary = _report(d, start)
+    for path in summary["outputs"].values():
+        print(f"wrote {path}")
+    print(f"done in {summary['seconds']:.1f} s; open {summary['outputs']['report']}")
+    return summary
 
 
 @dataclasses.dataclass
@@ -147,8 +156,7 @@ def _intrinsics(d: _Demo) -> None:
         _log(2, f"intrinsics from the checkerboard photos in {photos}")
         cmp = compare_intrinsics(photos, rig, out / "calibration")
         print("\nIntrinsics from checkerboards vs Qualisys\n" + format_intrinsics_table(cmp))
-        report = json.loads(cmp.report_path.read_text())
-        coverage = plots.plot_calibration_coverage(report["cameras"], out / "calibration" / "coverage.png")
+        coverage = plots.plot_calibration_coverage(cmp.report["cameras"], out / "calibration" / "coverage.png")
         errs = [abs(r["fx_err_pct"]) for r in cmp.rows if r["fx_err_pct"] is not None]
         numbers["fx_error_pct_max"] = max(errs) if errs else None
         outputs.update(intrinsics=str(cmp.rig_path), coverage=str(coverage))
@@ -341,7 +349,4 @@ def _report(d: _Demo, start: float) -> dict:
     outputs["report"] = str(report)
     write_json(out / "summary.json", {"sample": str(sample.root), "outputs": outputs, "numbers": numbers,
                                       "seconds": elapsed})  # fmt: skip
-    for path in outputs.values():
-        print(f"wrote {path}")
-    print(f"done in {elapsed:.1f} s; open {report}")
     return {"sample": str(sample.root), "outputs": outputs, "numbers": numbers, "seconds": elapsed}

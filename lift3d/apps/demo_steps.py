@@ -31,12 +31,14 @@ class IntrinsicsComparison:
         rig_path: The calibrated intrinsics (TOML).
         report_path: The JSON report of the calibration.
         coverage_pngs: Coverage maps, one a camera.
+        report: The report's contents (the files are staged until the demo's outputs are committed).
     """
 
     rows: list[dict]
     rig_path: Path
     report_path: Path
     coverage_pngs: list[Path]
+    report: dict
 
 
 def compare_intrinsics(
@@ -58,9 +60,7 @@ def compare_intrinsics(
     from lift3d.apps.calibrate import calibrate_intrinsics
     from lift3d.io.boards import Board
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rig_path = out_dir / "intrinsics.toml"
+    rig_path = Path(out_dir) / "intrinsics.toml"  # its folder is made when the files are written
     rig, report = calibrate_intrinsics(photos_dir, Board(**_SAMPLE_BOARD), rig_path)
     rows, pngs = [], []
     for name, cam in report["cameras"].items():
@@ -78,7 +78,7 @@ def compare_intrinsics(
         ))  # fmt: skip
         if cam.get("coverage_png"):
             pngs.append(Path(cam["coverage_png"]))
-    return IntrinsicsComparison(rows, rig_path, rig_path.with_suffix(".json"), pngs)
+    return IntrinsicsComparison(rows, rig_path, rig_path.with_suffix(".json"), pngs, report)
 
 
 def format_intrinsics_table(comparison: IntrinsicsComparison) -> str:

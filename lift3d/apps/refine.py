@@ -8,14 +8,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from lift3d.apps.options import default_of, option
+from lift3d.apps.options import check_options, default_of, option
 from lift3d.calibration.refine import refine_report, refine_rig_from_keypoints
 from lift3d.calibration.report import finite_or_none
 from lift3d.core.keypoints import match_views
 from lift3d.core.rig import Rig
-from lift3d.errors import CalibrationError, ConfigError
-from lift3d.io.atomic import write_json
-from lift3d.io.keypoints import read_keypoints
+from lift3d.core.skeleton import get_skeleton
+from lift3d.errors import CalibrationError
+from lift3d.io.atomic import OutputSet, check_output, write_failure_report, write_json
+from lift3d.io.keypoints import DEFAULT_FORMAT, FORMATS, read_keypoints
 from lift3d.io.rig_toml import save_rig
 from lift3d.io.rigs import load_rig, rig_to_json_dict
 
@@ -31,28 +32,25 @@ class RefineConfig:
     """Options of `lift3d calibrate refine`."""
 
     rig: Path = option(help="initial rig (any rig file)")
-    keypoints: tuple[Path, ...] = option(help="keypoint folder / file per camera")
+    keypoints: tuple[Path, ...] = option(unique=True, help="keypoint folder / file per camera")
     out: Path = option(short="-o", help="refined rig TOML to write")
     report: Path | None = option(None, help="JSON report (default: OUT with .json)")
-    format: str = option("openpose", help="openpose, coco, dlc, mediapipe or npz")
-    skeleton: str | None = option(None, help="detector skeleton, e.g. body_25b")
-    people: int = option(_lib("people"), help="people used as the target (0: all)")
-    min_confidence: float = option(_lib("min_confidence"), help="detections below are ignored")
-    threshold_px: float = option(_lib("threshold_px"), help="inlier threshold of the robust start (px)")
-    max_frames: int = option(_lib("max_frames"), help="frames used, spread over the capture")
+    format: str = option(DEFAULT_FORMAT, choices=FORMATS, help="keypoint file format")
+    skeleton: str | None = option(None, check=get_skeleton, help="detector skeleton, e.g. body_25b")
+    people: int = option(_lib("people"), ge=0, help="people used as the target (0: all)")
+    min_confidence: float = option(_lib("min_confidence"), ge=0, le=1, help="detections below are ignored")
+    threshold_px: float = option(_lib("threshold_px"), gt=0, help="inlier threshold of the robust start (px)")
+    max_frames: int = option(_lib("max_frames"), ge=1, help="frames used, spread over the capture")
     refine_intrinsics: Literal["none", "focal", "focal_center", "all"] = option(
         _lib("refine_intrinsics"), help="also adjust intrinsics (one person rarely pins them down)"
     )
     gauge: Literal["similarity", "reference"] = option(
         _lib("gauge"), help="how RIG holds the world frame: a similarity to all cameras, or the first camera fixed"
     )
-    max_rounds: int = option(_lib("max_rounds"), help="re-association + adjustment rounds")
+    max_rounds: int = option(_lib("max_rounds"), ge=1, help="re-association + adjustment rounds")
 
     def __post_init__(self):
-        for name in ("people", "max_frames", "max_rounds"):
-            if getattr(self, name) < (0 if name == "people" else 1):
-                raise ConfigError(f"{name} must be {'0 or more' if name == 'people' else 'positive'}, "
-                                  f"got {getattr(self, name)}")  # fmt: skip
+        check_options(self)
 
 
 def run(config: RefineConfig) -> tuple[Rig, dict[str, Any]]:
@@ -106,8 +104,8 @@ def run_refine(
             is not lower than the initial rig's (nothing is written then).
         CaptureInputError: A keypoint camera that is not in the rig.
     """
-    out = Path(out)
-    report_path = Path(report) if report is not None else out.with_suffix(".json")
+    out = check_output(out, (".toml",), hint=" (rigs are written as anipose / Pose2Sim TOML)")
+    report_path = check_output(report if report is not None else out.with_suffix(".json"), (".json",), what="report")
     rig = load_rig(rig_path)
     kp = read_keypoints(list(keypoint_paths), format=format, skeleton=skeleton)
     kp, rig = match_views(kp, rig)
@@ -121,8 +119,7 @@ def run_refine(
     try:
         result = refine_rig_from_keypoints(rig, kp.points, kp.confidence, **options)
     except CalibrationError as err:
-        write_json(report_path, finite_or_none({**data, "status": "failed", "error": str(err)}))
-        raise CalibrationError(f"{err} (report: {report_path})") from None
+        raise _failed(report_path, {**data, "error": str(err)}, str(err)) from None
     data |= refine_report(result)
     before, after = result.dlt_error_px["initial"]["all"], result.dlt_error_px["refined"]["all"]
     problem = None
@@ -131,10 +128,17 @@ def run_refine(
     elif not after < before:
         problem = f"the refined rig does not lower the mean reprojection error ({before:.2f} -> {after:.2f} px)"
     if problem:
-        data |= {"status": "failed", "error": problem, "last_good_rig": rig_to_json_dict(result.rig)}
-        write_json(report_path, finite_or_none(data))
-        raise CalibrationError(f"{problem}; {out} was not written (report: {report_path})")
-    save_rig(result.rig, out)
+        data |= {"error": problem, "last_good_rig": rig_to_json_dict(result.rig)}
+        raise _failed(report_path, data, f"{problem}; {out} was not written")
     data |= {"status": "ok", "output": str(out)}
-    write_json(report_path, finite_or_none(data))
+    with OutputSet():  # the rig and its report, or neither
+        save_rig(result.rig, out)
+        write_json(report_path, finite_or_none(data))
     return result.rig, data
+
+
+def _failed(report_path: Path, data: dict[str, Any], message: str) -> CalibrationError:
+    """The error of a failed refinement; its report is written unless that would replace a good run's."""
+    if write_failure_report(report_path, finite_or_none({**data, "status": "failed"})):
+        return CalibrationError(f"{message} (report: {report_path})")
+    return CalibrationError(f"{message} (report not written: {report_path} holds an earlier run's report)")

@@ -27,6 +27,7 @@ class RigConvertConfig:
 
 def run(config: RigShowConfig | RigConvertConfig):
     """Print the camera table of a rig (show), or convert it to TOML (convert). Returns the rig."""
+    from lift3d.io.atomic import check_output
     from lift3d.io.rig_toml import save_rig
     from lift3d.io.rigs import format_camera_table, load_rig
 
@@ -35,6 +36,8 @@ def run(config: RigShowConfig | RigConvertConfig):
         print(f"{config.rig}: {len(rig)} cameras")
         print(format_camera_table(rig))
         return rig
+    check_output(config.output, (".toml",), hint=" (lift3d writes rigs as anipose / Pose2Sim TOML; it reads OpenCV "
+                 "YAML / XML and Qualisys files but does not write them)")  # fmt: skip
     rig = load_rig(config.input)
     save_rig(rig, config.output)
     print(f"wrote {config.output}")

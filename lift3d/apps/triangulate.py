@@ -2,15 +2,18 @@
 
 keypoint files -> `lift3d.io.keypoints` readers (t, v, p, j, 2) -> views matched to the rig -> person
 association and tracking (`lift3d.geometry.association`) -> robust triangulation per person in fixed-size
-chunks (`lift3d.geometry.triangulation.triangulate_sequence`) -> gap filling and a temporal filter
-(`lift3d.geometry.temporal`) -> TRC / C3D / CSV / npz writers (`lift3d.io.motion`), plus a per-joint summary.
-Every step is a library call on arrays; this module only wires them and reports.
+chunks (`lift3d.geometry.triangulation.triangulate_sequence`) -> joints that break the body masked
+(`lift3d.geometry.outliers`) -> gap filling and a temporal filter (`lift3d.geometry.temporal`) -> bones still
+off moved back within the tolerance by a few cm, or masked -> TRC / C3D / CSV / npz writers
+(`lift3d.io.motion`), plus a per-joint summary. Every step is a library call on arrays; this module only
+wires them and reports.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -18,25 +21,32 @@ from typing import Literal
 import numpy as np
 from tqdm.auto import tqdm
 
-from lift3d.apps.options import option
+from lift3d.apps.options import check_options, default_of, option
+from lift3d.core.checks import CameraUsage, check_keypoints, format_camera_table, nothing_found_message
 from lift3d.core.keypoints import match_views
 from lift3d.core.rig import Rig
-from lift3d.core.skeleton import get_skeleton
-from lift3d.errors import CaptureInputError, ConfigError
+from lift3d.core.skeleton import SKELETONS, Skeleton, get_skeleton
+from lift3d.errors import CaptureInputError, ConfigError, InputWarning
+from lift3d.geometry import outliers as rules
 from lift3d.geometry.association import MIN_CONFIDENCE, Association, associate, select_tracks, track
-from lift3d.geometry.temporal import MAX_GAP_FRAMES, fill_gaps, filter_trajectories, parse_filter_spec
+from lift3d.geometry.temporal import MAX_GAP_FRAMES, butterworth, fill_gaps, filter_trajectories, parse_filter_spec
 from lift3d.geometry.triangulation import triangulate_sequence
 from lift3d.geometry.triangulation.robust import INLIER_THRESHOLD_PX
-from lift3d.io.keypoints import read_keypoints
+from lift3d.io.atomic import OutputSet, check_output
+from lift3d.io.keypoints import DEFAULT_FORMAT, FORMATS, read_keypoints
 from lift3d.io.motion import write_motion
 from lift3d.io.rigs import load_rig
 
 __all__ = [
     "CaptureInputError", "TriangulateConfig", "TriangulationResult", "run", "triangulate_capture",
-    "triangulate_arrays", "format_summary",
+    "triangulate_arrays", "format_summary", "format_rejections", "format_cameras", "REJECTION_REASONS",
 ]
 
 _BLOCK = 2048  # frames per block: besides one block, only arrays of the output's size are held
+OUTPUT_SUFFIXES = (".trc", ".c3d", ".csv", ".npz")  # what `write_motion` writes
+REJECTION_REASONS = (*rules.REASONS, "bone length after filtering")
+"""Why a point was rejected: `TriangulationResult.rejected` code k (1, 2, ...) is ``REJECTION_REASONS[k - 1]``."""
+_AFTER_FILTER = len(REJECTION_REASONS)  # the code of an output sample masked by the final bone check
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -45,9 +55,10 @@ class TriangulationResult:
 
     Attributes:
         points_3d: (t, P, j, 3) world units of the rig (after gap filling and filtering); NaN = missing.
-        raw_points_3d: (t, P, j, 3) before gap filling and filtering.
-        error_px: (t, P, j) mean reprojection error over the views used, px (NaN = not triangulated).
-        num_views: (t, P, j) views used.
+        raw_points_3d: (t, P, j, 3) as triangulated: before outlier rejection, gap filling and filtering.
+        error_px: (t, P, j) mean reprojection error over the views used, px (NaN = not triangulated or rejected
+            as an outlier: as written to the files).
+        num_views: (t, P, j) views used (0 = none or rejected).
         filled: (t, P, j) samples filled by gap filling.
         joint_names: j names.
         views: v camera names (rig order).
@@ -56,6 +67,12 @@ class TriangulationResult:
         units: World units ("m" or "mm").
         outputs: Files written.
         notes: Warnings from reading (missing frames, skipped files).
+        rejected: (t, P, j) int8, why each point is missing from `points_3d` though triangulated (or filled):
+            0 kept, k = ``REJECTION_REASONS[k - 1]``; None when rejection was off.
+        cameras: Per camera (`CameraUsage.table`): detections offered, used, share behind it, median
+            reprojection error; cameras the triangulation (almost) never used are also named in `notes`.
+        moved: (t, P, j) bool, output samples moved (at most `rules.MAX_ADJUST_M`) to bring their bones back
+            within the tolerance after filtering (`rules.fit_bones`); None when rejection was off.
     """
 
     points_3d: np.ndarray
@@ -70,6 +87,9 @@ class TriangulationResult:
     units: str
     outputs: tuple[Path, ...] = ()
     notes: tuple[str, ...] = ()
+    rejected: np.ndarray | None = None
+    cameras: tuple[dict, ...] = ()
+    moved: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,29 +97,32 @@ class TriangulateConfig:
     """Options of `lift3d triangulate` (and the defaults of `triangulate_capture` / `triangulate_arrays`)."""
 
     rig: Path = option(help="rig file: TOML, Qualisys .qca.txt or OpenCV YAML")
-    keypoints: tuple[Path, ...] = option(help="one folder or file per camera")
-    format: str = option("openpose", help="openpose, coco, dlc, mediapipe or npz")
-    skeleton: str | None = option(None, help="keypoint skeleton, e.g. body_25b, body_25, coco, halpe_26")
-    people: int = option(1, help="people to keep, most complete tracks first")
+    keypoints: tuple[Path, ...] = option(unique=True, help="one folder or file per camera")
+    format: str = option(DEFAULT_FORMAT, choices=FORMATS, help="keypoint file format")
+    skeleton: str | None = option(
+        None, check=get_skeleton, help="keypoint skeleton, e.g. body_25b, body_25, coco, halpe_26"
+    )
+    people: int = option(1, ge=1, help="people to keep, most complete tracks first")
     method: Literal["ransac", "dlt", "pose2sim"] = option(
         "ransac", help="ransac: robust best subset (default); dlt: all views; pose2sim: Pose2Sim's camera dropping"
     )
-    threshold_px: float = option(INLIER_THRESHOLD_PX, help="inlier / reprojection threshold in px")
-    min_confidence: float = option(MIN_CONFIDENCE, help="ignore detections below this confidence")
+    threshold_px: float = option(INLIER_THRESHOLD_PX, gt=0, help="inlier / reprojection threshold in px")
+    min_confidence: float = option(MIN_CONFIDENCE, ge=0, le=1, help="ignore detections below this confidence")
     refine: bool = option(True, flag="--no-refine", help="skip the nonlinear refinement of each point")
-    filter: str = option("butterworth:6", help="none, butterworth:CUTOFF_HZ[:ORDER], one-euro:MIN_CUTOFF[:BETA]")
-    max_gap: int = option(MAX_GAP_FRAMES, help="longest gap (frames) filled by interpolation")
-    fps: float | None = option(None, help="frame rate (needed by filters when files lack it)")
+    filter: str = option(
+        "butterworth:6", check=parse_filter_spec, help="none, butterworth:CUTOFF_HZ[:ORDER], one-euro:MIN_CUTOFF[:BETA]"
+    )
+    max_gap: int = option(MAX_GAP_FRAMES, ge=0, help="longest gap (frames) filled by interpolation")
+    outliers: bool = option(
+        True, flag="--keep-outliers", help="keep joints that break the body (else masked before gap filling)"
+    )
+    bone_tolerance: float = option(rules.BONE_TOLERANCE, gt=0, help="largest relative change of a bone from its median")
+    fps: float | None = option(None, gt=0, help="frame rate (needed by filters when files lack it)")
     y_up: bool = option(False, help="write Y-up axes (OpenSim) instead of the rig's Z-up")
     out: tuple[Path, ...] = option((), short="-o", repeat=True, help="output file; repeat for several")
 
     def __post_init__(self):
-        if self.people < 1:
-            raise ConfigError(f"people must be at least 1, got {self.people}")
-        if self.fps is not None and not self.fps > 0:
-            raise ConfigError(f"fps must be positive, got {self.fps}")
-        if self.max_gap < 0:
-            raise ConfigError(f"max_gap must be 0 or more, got {self.max_gap}")
+        check_options(self)
 
 
 _D = TriangulateConfig  # the defaults of the functions below
@@ -111,13 +134,16 @@ def run(config: TriangulateConfig) -> TriangulationResult:
         config.rig, config.keypoints, out=config.out, format=config.format, skeleton=config.skeleton,
         people=config.people, method=config.method, refine=config.refine, threshold_px=config.threshold_px,
         min_confidence=config.min_confidence, filter=config.filter, max_gap=config.max_gap, fps=config.fps,
-        y_up=config.y_up,
+        y_up=config.y_up, outliers=config.outliers, bone_tolerance=config.bone_tolerance,
     )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")
+    print("\n" + format_cameras(result))
     for person in range(result.points_3d.shape[1]):
         print(f"\nperson {person + 1}: {len(result.frame_ids)} frames, {len(result.views)} cameras, {config.method}")
         print(format_summary(result, person))
+        if result.rejected is not None:
+            print(format_rejections(result, person))
     for path in result.outputs:
         print(f"wrote {path}")
     return result
@@ -139,6 +165,8 @@ def triangulate_capture(
     max_gap: int = _D.max_gap,
     fps: float | None = None,
     y_up: bool = _D.y_up,
+    outliers: bool = _D.outliers,
+    bone_tolerance: float = _D.bone_tolerance,
     on_error: str = "skip",
     progress: bool = True,
 ) -> TriangulationResult:
@@ -160,6 +188,11 @@ def triangulate_capture(
         max_gap: Longest gap (frames) filled by interpolation.
         fps: Frame rate; default the keypoints' own (required for filtering when they have none).
         y_up: Write TRC / C3D with Y up (OpenSim) instead of the rig's Z up.
+        outliers: Reject joints that break the body before gap filling (`lift3d.geometry.outliers`: two-view
+            points off by more than `threshold_px` or far from their track, joints that break a bone by more
+            than its noise), and bring the filtered output within `bone_tolerance` (`rules.fit_bones`: moves of
+            a few cm along the bones, else masked).
+        bone_tolerance: Largest relative deviation of a bone from its median length.
         on_error: "skip" marks frames of unreadable files missing (noted); "raise" stops.
         progress: Show progress bars.
 
@@ -170,11 +203,13 @@ def triangulate_capture(
         filter_name, _ = parse_filter_spec(filter)
     except ValueError as err:
         raise CaptureInputError(str(err)) from None
+    out = [check_output(p, OUTPUT_SUFFIXES) for p in out]  # and outputs that cannot be written
     rig = rig if isinstance(rig, Rig) else load_rig(rig)
     reader_options = {"on_error": on_error} if format == "openpose" else {}
     skeleton = get_skeleton(skeleton) if skeleton else None
     kp = read_keypoints(list(keypoint_paths), format=format, skeleton=skeleton, **reader_options)
     kp, rig = match_views(kp, rig)
+    checked = [*rig.check(), *check_keypoints(kp, rig)]  # refuses input that cannot give a right answer
     fps = fps or kp.fps
     if fps is None and filter_name != "none":
         raise CaptureInputError("the keypoints carry no frame rate: pass fps (--fps) to filter, or --filter none")
@@ -182,7 +217,7 @@ def triangulate_capture(
         rig, kp.points, kp.confidence, joint_names=tuple(kp.skeleton.joints), fps=fps, frame_ids=kp.frame_ids,
         out=out, people=people, method=method, refine=refine, threshold_px=threshold_px,
         min_confidence=min_confidence, filter=filter, max_gap=max_gap, y_up=y_up, progress=progress,
-        notes=kp.notes,
+        notes=(*kp.notes, *checked), skeleton=kp.skeleton, outliers=outliers, bone_tolerance=bone_tolerance,
     )  # fmt: skip
 
 
@@ -215,6 +250,9 @@ def triangulate_arrays(
     progress: bool = True,
     notes: Sequence[str] = (),
     block_frames: int = _BLOCK,
+    skeleton: Skeleton | None = None,
+    outliers: bool = _D.outliers,
+    bone_tolerance: float = _D.bone_tolerance,
 ) -> TriangulationResult:
     """Triangulate the people of a capture given as arrays, in fixed-size blocks of frames (flat memory).
 
@@ -232,28 +270,47 @@ def triangulate_arrays(
         joint_names: j joint names (the skeleton's order).
         fps: Frame rate, Hz (required unless `filter` is "none").
         frame_ids: (t,) frame numbers; default 0, 1, ...
-        out, people, method, refine, threshold_px, min_confidence, filter, max_gap, y_up, progress: As in
-            `triangulate_capture`.
+        out, people, method, refine, threshold_px, min_confidence, filter, max_gap, y_up, progress, outliers,
+            bone_tolerance: As in `triangulate_capture`.
         notes: Reading notes carried into the result.
         block_frames: Frames per block.
+        skeleton: The joints' skeleton (its bones, for outlier rejection); None: the registered skeleton with
+            these `joint_names`, if any (else no bone rule).
 
     Returns:
         The result, with the paths written.
     """
     filter_name = _check_arrays(rig, points_2d, confidence, joint_names, fps, filter)
+    out = [check_output(p, OUTPUT_SUFFIXES) for p in out]
+    if out and not (fps and fps > 0):  # every motion file records its frame rate
+        raise CaptureInputError(f"no frame rate for {out[0]}: the keypoints carry none; pass fps (--fps)")
     t = points_2d.shape[0]
     frame_ids = np.arange(t) if frame_ids is None else np.asarray(frame_ids)
     blocks = _Blocks(points_2d, confidence, min_confidence, block_frames)
     assignment = _people(rig, blocks, min_confidence=min_confidence, max_gap=max_gap, people=people,
                          progress=progress)  # fmt: skip
+    usage = CameraUsage(rig.names)
     raw, err, nv = _triangulate_people(rig, blocks, assignment, method=method, refine=refine,
                                        threshold_px=threshold_px, min_confidence=min_confidence,
-                                       progress=progress)  # fmt: skip
-    filled_points, filled = fill_gaps(raw, max_gap=max_gap)  # 3. over time
+                                       progress=progress, usage=usage)  # fmt: skip
+    if not np.isfinite(raw).any():  # nothing to write: an empty file must not look like a result
+        raise CaptureInputError(nothing_found_message(confidence, min_confidence, people))
+    notes = (*notes, *usage.notes(threshold_px), *_missing_people(raw, people))
+    names = tuple(joint_names)
+    skeleton = skeleton or next((s for s in SKELETONS.values() if s.joints == names), None)
+    kept, rejected, moved = raw, None, None
+    if outliers:  # 3. masked before anything spreads them over time
+        kept, rejected = _reject(raw, err, nv, skeleton, units=rig.units, fps=fps, threshold_px=threshold_px,
+                                 bone_tolerance=bone_tolerance)  # fmt: skip
+    filled_points, filled = fill_gaps(kept, max_gap=max_gap)  # 4. over time
     smooth = filter_trajectories(filled_points, filter, fps=fps) if filter_name != "none" else filled_points
     smooth = np.asarray(smooth)
     del filled_points
-    names = tuple(joint_names)
+    if outliers and skeleton is not None:  # 5. what the filling and filter left broken
+        smooth, moved = _fit_bones(smooth, filled, rejected, skeleton, units=rig.units, bone_tolerance=bone_tolerance,
+                                   max_gap=max_gap)  # fmt: skip
+    if outliers:  # the files and the summary describe the points kept
+        err, nv = np.where(rejected > 0, np.nan, err), np.where(rejected > 0, 0, nv)
     written = _write(out, smooth, err, nv, joint_names=names, fps=fps, units=rig.units, y_up=y_up,
                      frame_ids=frame_ids)  # fmt: skip
     return TriangulationResult(
@@ -269,17 +326,63 @@ def triangulate_arrays(
         units=rig.units,
         outputs=tuple(written),
         notes=tuple(notes),
+        rejected=rejected,
+        cameras=tuple(usage.table()),
+        moved=moved,
     )
+
+
+def _reject(raw, err, nv, skeleton, *, units: str, fps, threshold_px: float, bone_tolerance: float):
+    """(t, P, j, 3) points with those that break the body NaN, (t, P, j) int8 reasons (`rules.reject_outliers`)."""
+    m = 1.0 if units == "m" else 1000.0  # world units per metre
+    return rules.reject_outliers(raw, skeleton, error_px=err, num_views=nv, max_error_px=threshold_px,
+                                 window=rules.temporal_window(fps), max_distance=rules.TEMPORAL_MAX_DISTANCE_M * m,
+                                 tolerance=bone_tolerance, max_length=rules.MAX_BONE_LENGTH_M * m)  # fmt: skip
+
+
+def _fit_bones(points, filled, rejected, skeleton, *, units: str, bone_tolerance: float, max_gap: int):
+    """Output samples that still break a bone (after filling and filtering) moved back by a few cm, or NaN
+    (`rules.fit_bones`); short runs of these NaN filled from their neighbours when that fits the bones.
+    `filled` and `rejected` are updated in place (`rejected` to `_AFTER_FILTER`, filled or not).
+
+    Returns:
+        (points, moved): the fitted points and the (t, P, j) samples moved.
+    """
+    m = 1.0 if units == "m" else 1000.0
+    options = {"tolerance": bone_tolerance, "max_move": rules.MAX_ADJUST_M * m,
+               "max_length": rules.MAX_BONE_LENGTH_M * m}  # fmt: skip
+    fit = rules.fit_bones(points, skeleton, **options)
+    masked, moved = np.asarray(fit.masked), np.asarray(fit.moved)
+    refilled, was_filled = fill_gaps(np.asarray(fit.points), max_gap=max_gap)
+    again = rules.fit_bones(refilled, skeleton, **options)  # what the filling broke is masked after all
+    filled[masked] = False
+    filled |= was_filled & ~again.masked
+    rejected[(masked | again.masked) & (rejected == 0)] = _AFTER_FILTER  # a filled outlier keeps its first reason
+    return np.asarray(again.points), (moved | again.moved) & ~again.masked
+
+
+def _check_filter(filter: str, fps: float | None) -> str:
+    """The filter's name, once the spec is valid at this frame rate (a Butterworth cut-off below fps / 2)."""
+    try:
+        name, params = parse_filter_spec(filter)
+    except ValueError as err:
+        raise CaptureInputError(str(err)) from None
+    if name == "none":
+        return name
+    if fps is None:
+        raise CaptureInputError("no frame rate: pass fps (--fps) to filter, or --filter none")
+    if not (isinstance(fps, int | float | np.number) and np.isfinite(fps) and fps > 0):
+        raise ConfigError(f"--fps must be a finite number > 0, got {fps}")
+    cutoff = params.get("cutoff_hz", default_of(butterworth, "cutoff_hz"))
+    if name == "butterworth" and not cutoff < fps / 2:
+        raise ConfigError(f"--filter {filter}: the cut-off {cutoff:g} Hz must be below the Nyquist frequency "
+                          f"{fps / 2:g} Hz (half of {fps:g} fps)")  # fmt: skip
+    return name
 
 
 def _check_arrays(rig: Rig, points_2d, confidence, joint_names, fps, filter: str) -> str:
     """Reject arrays and options that do not fit together; the filter's name."""
-    try:
-        filter_name, _ = parse_filter_spec(filter)
-    except ValueError as err:
-        raise CaptureInputError(str(err)) from None
-    if fps is None and filter_name != "none":
-        raise CaptureInputError("no frame rate: pass fps (--fps) to filter, or --filter none")
+    filter_name = _check_filter(filter, fps)
     if points_2d.ndim != 5 or points_2d.shape[-1] != 2:
         raise CaptureInputError(f"points_2d must have shape (t, v, p, j, 2), got {points_2d.shape}")
     t, v, p, j = points_2d.shape[:4]
@@ -342,7 +445,8 @@ def _people(rig: Rig, blocks: _Blocks, *, min_confidence: float, max_gap: int, p
 
 
 def _triangulate_people(rig: Rig, blocks: _Blocks, assignment: np.ndarray, *, method: str, refine: bool,
-                        threshold_px: float, min_confidence: float, progress: bool):  # fmt: skip
+                        threshold_px: float, min_confidence: float, progress: bool,
+                        usage: CameraUsage | None = None):  # fmt: skip
     """Pass 2: triangulate each kept person, block by block, into arrays of the output's size.
 
     Returns:
@@ -371,35 +475,53 @@ def _triangulate_people(rig: Rig, blocks: _Blocks, assignment: np.ndarray, *, me
         raw[s : s + len(slot)] = res.points_3d.reshape(-1, P, j, 3)
         err[s : s + len(slot)] = res.mean_error_px.reshape(-1, P, j)
         nv[s : s + len(slot)] = res.num_views.reshape(-1, P, j)
+        if usage is not None:  # per camera: detections offered, used, reprojection error
+            usage.add(rig.cameras, (conf > 0).any((2, 3)), res.points_3d, uv_p.reshape(n, v, j, 2),
+                      conf_p.reshape(n, v, j), res.views_used)  # fmt: skip
     return raw, err, nv
 
 
+def _missing_people(raw: np.ndarray, people: int) -> list[str]:
+    """A warning (given and returned) when fewer people than asked for have any 3D point."""
+    found = int(np.isfinite(raw).any((0, 2, 3)).sum())
+    if found == raw.shape[1]:
+        return []
+    note = (f"only {found} of the {people} people asked for (--people {people}) have any 3D point; no file is "
+            "written for the others")  # fmt: skip
+    warnings.warn(note, InputWarning, stacklevel=3)
+    return [note]
+
+
 def _write(out, points, err, nv, *, joint_names, fps, units, y_up, frame_ids) -> list[Path]:
-    """Write each output file, one per person (`_p1`, `_p2`, ... when there are several)."""
+    """Write each output file, one per person (`_p1`, `_p2`, ... when there are several; none for a person
+    without any point): all of them, or (on any error or Ctrl-C) none, every earlier file left as it was."""
     P = points.shape[1]
     written = []
-    for target in out:
-        target = Path(target)
-        for k in range(P):
-            path = target if P == 1 else target.with_name(f"{target.stem}_p{k + 1}{target.suffix}")
-            written.append(
-                write_motion(
-                    path,
-                    points[:, k],
-                    joint_names=joint_names,
-                    fps=fps or 0.0,
-                    units=units,
-                    error=err[:, k],
-                    ncams=nv[:, k],
-                    y_up=y_up,
-                    frame_ids=frame_ids,
+    with OutputSet():
+        for target in map(Path, out):
+            for k in range(P):
+                if not np.isfinite(points[:, k]).any():
+                    continue
+                path = target if P == 1 else target.with_name(f"{target.stem}_p{k + 1}{target.suffix}")
+                written.append(
+                    write_motion(
+                        path,
+                        points[:, k],
+                        joint_names=joint_names,
+                        fps=fps or 0.0,
+                        units=units,
+                        error=err[:, k],
+                        ncams=nv[:, k],
+                        y_up=y_up,
+                        frame_ids=frame_ids,
+                    )
                 )
-            )
     return written
 
 
 def format_summary(result: TriangulationResult, person: int = 0) -> str:
-    """The closing table: per joint mean reprojection error, mean cameras used, frames missing / filled.
+    """The closing table: per joint mean reprojection error and cameras used (of the points kept), frames missing /
+    filled / rejected as outliers (see `format_rejections` for why).
 
     Args:
         result: From `triangulate_capture`.
@@ -409,9 +531,10 @@ def format_summary(result: TriangulationResult, person: int = 0) -> str:
         A plain-text table.
     """
     err, nv = result.error_px[:, person], result.num_views[:, person]
+    rejected = np.zeros(err.shape, bool) if result.rejected is None else result.rejected[:, person] > 0
     missing = ~np.isfinite(result.points_3d[:, person]).all(-1)
     filled = result.filled[:, person]
-    lines = [f"{'joint':<16}{'error (px)':>11}{'cameras':>9}{'missing':>9}{'filled':>8}"]
+    lines = [f"{'joint':<16}{'error (px)':>11}{'cameras':>9}{'missing':>9}{'filled':>8}{'rejected':>9}"]
     for k, name in enumerate(result.joint_names):
         e = err[:, k][np.isfinite(err[:, k])]
         mean_e = f"{e.mean():.1f}" if len(e) else "-"
@@ -419,9 +542,38 @@ def format_summary(result: TriangulationResult, person: int = 0) -> str:
         mean_v = f"{used.mean():.2f}" if len(used) else "-"
         lines.append(
             f"{name:<16}{mean_e:>11}{mean_v:>9}{int(missing[:, k].sum()):>9}{int(filled[:, k].sum()):>8}"
+            f"{int(rejected[:, k].sum()):>9}"
         )
     all_e = err[np.isfinite(err)]
     mean_e = f"{all_e.mean():.1f}" if len(all_e) else "-"
     mean_v = f"{nv[nv > 0].mean():.2f}" if (nv > 0).any() else "-"
-    lines.append(f"{'all':<16}{mean_e:>11}{mean_v:>9}{int(missing.sum()):>9}{int(filled.sum()):>8}")
+    lines.append(
+        f"{'all':<16}{mean_e:>11}{mean_v:>9}{int(missing.sum()):>9}{int(filled.sum()):>8}{int(rejected.sum()):>9}"
+    )
     return "\n".join(lines)
+
+
+def format_cameras(result: TriangulationResult) -> str:
+    """The per-camera table of `result.cameras` (`lift3d.core.checks.format_camera_table`; "" without it)."""
+    return format_camera_table(result.cameras)
+
+
+def format_rejections(result: TriangulationResult, person: int = 0) -> str:
+    """One line: how many points were rejected as outliers, per reason, and how many output samples were moved.
+
+    Args:
+        result: From `triangulate_capture` (with `outliers` on).
+        person: Which person slot.
+
+    Returns:
+        E.g. ``"rejected 12 points: 7 two-view reprojection error, 0 jump away from its track, ...; moved 80
+        output points (at most 5 cm) to bring their bones within the tolerance"``.
+    """
+    codes = np.zeros(0, np.int8) if result.rejected is None else result.rejected[:, person]
+    counts = [f"{int((codes == k).sum())} {reason}" for k, reason in enumerate(REJECTION_REASONS, 1)]
+    line = f"rejected {int((codes > 0).sum())} points: {', '.join(counts)}"
+    if result.moved is None:
+        return line
+    cm = rules.MAX_ADJUST_M * 100.0
+    return (f"{line}; moved {int(result.moved[:, person].sum())} output points (at most {cm:g} cm) to bring "
+            "their bones within the tolerance")  # fmt: skip

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lift3d.apps.options import option
+from lift3d.apps.options import check_options, option
 from lift3d.core.motion import Motion, yup_to_zup
 from lift3d.core.rig import Rig
 from lift3d.core.skeleton import SKELETONS, Skeleton, get_skeleton
-from lift3d.errors import ConfigError, ViewInputError
+from lift3d.errors import ViewInputError
 from lift3d.io.motion import read_motion
+from lift3d.io.npz import load_npz
 from lift3d.io.rigs import load_rig
 
 __all__ = ["ViewConfig", "ViewInputError", "canonical_joint_name", "load_tracks", "run", "run_view"]
@@ -47,18 +48,17 @@ class ViewConfig:
     )
     video: Path | None = option(None, help="render every frame to this .mp4 / .avi (headless)")
     camera: str | None = option(None, help="view from this rig camera (default: a 3/4 view of the scene)")
-    skeleton: str | None = option(None, help="skeleton for the bones (default: from the joint names)")
-    size: tuple[int, int] = option((960, 720), comma=True, metavar="SIZE", help="render size W,H in px")
-    fps: float | None = option(None, help="video frame rate (default: the file's)")
+    skeleton: str | None = option(
+        None, check=get_skeleton, help="skeleton for the bones (default: from the joint names)"
+    )
+    size: tuple[int, int] = option((960, 720), comma=True, metavar="SIZE", ge=1, le=16384, help="render size W,H in px")
+    fps: float | None = option(None, gt=0, help="video frame rate (default: the file's)")
     trajectories: tuple[str, ...] | None = option(
         None, comma=True, help="comma-separated joints whose paths are drawn, or 'all'"
     )
 
     def __post_init__(self):
-        if min(self.size) < 1:
-            raise ConfigError(f"size must be positive, got {self.size}")
-        if self.fps is not None and not self.fps > 0:
-            raise ConfigError(f"fps must be positive, got {self.fps}")
+        check_options(self)
 
 
 def run(config: ViewConfig) -> dict:
@@ -167,15 +167,19 @@ def _read_result(path: PathLike) -> Motion:
     """A motion file, or the ``.npz`` of `lift3d lift` (its first view's first detection, world axes)."""
     path = Path(path)
     if path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            if "points_3d" in z.files and "root-relative" in str(z["frame"] if "frame" in z.files else ""):
-                key = "points_3d_world" if "points_3d_world" in z.files else "points_3d"
+        z = load_npz(path, ViewInputError)
+        if "points_3d" in z and "root-relative" in str(z.get("frame", "")):
+            key = "points_3d_world" if "points_3d_world" in z else "points_3d"
+            try:
                 pts = np.asarray(z[key], np.float64)[:, 0, 0]  # (t, j, 3) mm: view 0, detection slot 0
-                fps = float(z["fps"]) if "fps" in z.files and np.isfinite(z["fps"]) else 30.0
+                fps = float(z["fps"]) if "fps" in z and np.isfinite(z["fps"]) else 30.0
                 ids = np.asarray(z["frame_ids"], np.int64)
-                return Motion(points=pts, joint_names=tuple(str(n) for n in z["joint_names"]), fps=fps, units="mm",
-                              frame_ids=ids, time=ids / fps, y_up=False,
-                              source=f"{path} [{z['views'][0]}, root-relative]")  # fmt: skip
+                names = tuple(str(n) for n in z["joint_names"])
+                motion = Motion(points=pts, joint_names=names, fps=fps, units="mm", frame_ids=ids, time=ids / fps,
+                                y_up=False, source=f"{path} [{z['views'][0]}, root-relative]")  # fmt: skip
+            except (KeyError, IndexError, TypeError, ValueError) as err:
+                raise ViewInputError(f"{path}: not a `lift3d lift` result: {' '.join(str(err).split())}") from None
+            return motion
     return read_motion(path)
 
 
@@ -300,11 +304,17 @@ def run_view(
         ViewInputError: (a ValueError) A frame number the files do not have, or no file.
     """
     from lift3d.errors import RendererUnavailable
+    from lift3d.io.atomic import OutputSet, check_output
+    from lift3d.viz.overlay import VIDEO_SUFFIXES
     from lift3d.viz.player import has_display, show
     from lift3d.viz.render import render_png, render_video
     from lift3d.viz.scene import build_scene
 
     start = time.perf_counter()
+    if png is not None:  # outputs that cannot be written are refused before any work
+        png = check_output(png, (".png",), what="--png")
+    if video is not None:
+        video = check_output(video, VIDEO_SUFFIXES, what="--video")
     if isinstance(paths, (str, os.PathLike, Motion)):
         paths = [paths]
     rig_obj = load_rig(rig) if isinstance(rig, (str, os.PathLike)) else rig
@@ -327,25 +337,13 @@ def run_view(
             )
         index = int(hits[0])
     out: dict = {"frames": len(frame_ids), "notes": notes}
-    if png is not None:
-        out["png"] = str(
-            render_png(
-                scene,
-                png,
-                frame=index,
-                camera=camera,
-                image_size=image_size,
-                labels=labels,
-                frame_ids=frame_ids,
-                fps=fps,
-            )
-        )
-    if video is not None:
-        out["video"] = str(
-            render_video(
-                scene, video, camera=camera, fps=fps, image_size=image_size, labels=labels, frame_ids=frame_ids
-            )
-        )
+    with OutputSet():  # the PNG and the video: both, or neither
+        if png is not None:
+            out["png"] = str(render_png(scene, png, frame=index, camera=camera, image_size=image_size, labels=labels,
+                                        frame_ids=frame_ids, fps=fps))  # fmt: skip
+        if video is not None:
+            out["video"] = str(render_video(scene, video, camera=camera, fps=fps, image_size=image_size, labels=labels,
+                                            frame_ids=frame_ids))  # fmt: skip
     if png is None and video is None:
         if not has_display():
             raise RendererUnavailable(

@@ -23,7 +23,7 @@ from lift3d.errors import CalibrationError
 from lift3d.io.boards import Board
 from lift3d.io.image_sources import frames
 
-__all__ = ["BoardDetections", "detect_board", "detect_in_source"]
+__all__ = ["BoardDetections", "detect_board", "detect_in_source", "spec_mismatch", "spec_mismatch_message"]
 
 MAX_DETECT_SIDE = 1000  # images are searched at most this large (px), corners refined at full resolution
 _SUBPIX_CRITERIA = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
@@ -99,6 +99,72 @@ def _detect_checkerboard(gray: np.ndarray, board: Board, detector: str, window: 
     return corners
 
 
+def _patch_means(gray: np.ndarray, H: np.ndarray, uv: np.ndarray, half: int) -> np.ndarray:
+    """Mean intensity of (2 half + 1)^2 px patches at board coordinates `uv` (n, 2) mapped by the homography H."""
+    pts = cv2.perspectiveTransform(uv.reshape(-1, 1, 2).astype(np.float64), H).reshape(-1, 2)
+    h, w = gray.shape
+    out = np.full(len(pts), np.nan)
+    for k, (x, y) in enumerate(np.round(pts).astype(np.int64)):
+        if half <= x < w - half and half <= y < h - half:
+            out[k] = gray[y - half : y + half + 1, x - half : x + half + 1].mean()
+    return out
+
+
+_SIDES = ("top", "bottom", "left", "right")
+
+
+def spec_mismatch(image: np.ndarray, corners: np.ndarray, board: Board) -> str:
+    """Why a checkerboard detection does not look like the spec's board ("" when it does).
+
+    Two checks on the image, through the homography of the detected corners (board squares as units):
+    the squares between the corners must alternate dark / light (a detector that latched onto the wrong
+    grid does not), and the board must end where the spec says: one row or column beyond the outer inner
+    corners lies the board's edge (squares on one side, the margin on the other), not another checkerboard
+    corner (a board larger than the spec, e.g. a 7 x 5 spec on a 9 x 6 board).
+
+    Args:
+        image: The image the corners were found in (grey or BGR).
+        corners: (n, 2) detected corners, the spec's order, px.
+        board: The spec (checkerboards; ChArUco corners carry their identity and always pass).
+
+    Returns:
+        "" or a phrase such as "the board continues beyond the top and bottom rows of corners".
+    """
+    if board.kind != "checkerboard" or not np.isfinite(corners).all():
+        return ""
+    gray = _gray(image)
+    cols, rows = board.inner_corners
+    grid = np.stack(np.meshgrid(np.arange(cols), np.arange(rows)), -1).reshape(-1, 2).astype(np.float64)
+    H, _ = cv2.findHomography(grid, np.asarray(corners, np.float64))
+    if H is None:
+        return "the corners do not form a grid"
+    half = max(1, int(0.15 * _min_spacing(np.asarray(corners).reshape(rows, cols, 2))))
+    squares = np.stack(np.meshgrid(np.arange(cols - 1) + 0.5, np.arange(rows - 1) + 0.5), -1).reshape(-1, 2)
+    values = _patch_means(gray, H, squares, half)
+    dark = (np.floor(squares).sum(1) % 2).astype(bool)
+    if np.isfinite(values).sum() < 4:
+        return ""
+    contrast = abs(np.nanmean(values[dark]) - np.nanmean(values[~dark]))
+    spread = np.nanpercentile(values, 90) - np.nanpercentile(values, 10)
+    if contrast < 0.45 * max(spread, 1e-9) or contrast < 5:
+        return "the squares between the detected corners do not alternate dark and light"
+    outside = {"top": [(u, -1) for u in range(cols)], "bottom": [(u, rows) for u in range(cols)],
+               "left": [(-1, v) for v in range(rows)], "right": [(cols, v) for v in range(rows)]}  # fmt: skip
+    beyond = []
+    for side in _SIDES:
+        at = np.asarray(outside[side], np.float64)
+        a, b, c, d = (_patch_means(gray, H, at + o, half) for o in ([0.5, 0.5], [-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5]))
+        ok = np.isfinite(a + b + c + d)
+        corner = (abs(a - b) < 0.25 * contrast) & (abs(c - d) < 0.25 * contrast)
+        corner &= abs((a + b) / 2 - (c + d) / 2) > 0.5 * contrast
+        if ok.sum() >= 2 and corner[ok].mean() >= 0.6:
+            beyond.append(side)
+    if not beyond:
+        return ""
+    where = beyond[0] + " side" if len(beyond) == 1 else ", ".join(beyond[:-1]) + f" and {beyond[-1]} sides"
+    return f"the checkerboard continues beyond the detected corners on the {where}"
+
+
 def _detect_charuco(gray: np.ndarray, board: Board, min_corners: int):
     cb = board.charuco()
     detector = cv2.aruco.CharucoDetector(cb)
@@ -160,6 +226,8 @@ class BoardDetections:
         source: What was read (folder, pattern or video).
         board: The board searched for.
         paths: Per frame, the image file read (for videos: the video file).
+        mismatch: Per frame, why the found board does not look like the spec ("" when it does; see
+            `spec_mismatch`); empty when not checked.
     """
 
     camera: str
@@ -171,6 +239,7 @@ class BoardDetections:
     source: str
     board: Board
     paths: tuple[str, ...] = ()
+    mismatch: tuple[str, ...] = ()
 
     @property
     def found(self) -> np.ndarray:
@@ -188,6 +257,7 @@ class BoardDetections:
             corners=self.corners[idx],
             status=pick(self.status),
             paths=pick(self.paths) if self.paths else (),
+            mismatch=pick(self.mismatch) if self.mismatch else (),
         )
 
 
@@ -220,11 +290,12 @@ def detect_in_source(
     """
     label = os.fspath(source) if not isinstance(source, (list, tuple)) else os.fspath(source[0])
     camera = camera or Path(label).stem.rstrip("*?") or Path(label).name
-    keys, names, paths, corners, status, size = [], [], [], [], [], None
+    keys, names, paths, corners, status, mismatch, size = [], [], [], [], [], [], None
     for key, name, path, image in frames(source, every):
         keys.append(key)
         names.append(name)
         paths.append(path)
+        mismatch.append("")
         if image is None:
             status.append("unreadable")
             corners.append(np.full((board.num_corners, 2), np.nan))
@@ -245,6 +316,7 @@ def detect_in_source(
         else:
             status.append("found" if np.isfinite(c).all() else "partial")
             corners.append(c)
+            mismatch[-1] = spec_mismatch(image, c, board)
     if size is None:
         raise CalibrationError(f"camera {camera!r}: {label}: no readable image or video frame")
     if len(set(keys)) != len(keys):
@@ -262,4 +334,31 @@ def detect_in_source(
         source=label,
         board=board,
         paths=tuple(paths),
+        mismatch=tuple(mismatch),
+    )
+
+
+def spec_mismatch_message(det: BoardDetections, spec: str | None = None) -> str | None:
+    """The error for a camera whose found boards mostly do not look like the spec (None when they do).
+
+    Args:
+        det: The camera's detections (with `mismatch`).
+        spec: The spec file, for the message (default the board's name).
+
+    Returns:
+        One line naming the camera, the views, the pattern and what to check; None when fewer than half of
+        the found views disagree with the spec.
+    """
+    found = np.flatnonzero(det.found)
+    bad = [i for i in found if det.mismatch and det.mismatch[i]]
+    if not bad or 2 * len(bad) < len(found):
+        return None
+    cols, rows = det.board.inner_corners
+    reasons = sorted({det.mismatch[i] for i in bad}, key=lambda r: -sum(det.mismatch[i] == r for i in bad))
+    names = ", ".join(det.names[i] for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+    return (
+        f"camera {det.camera!r}: the board found in {len(bad)} of {len(found)} views ({names}) does not match "
+        f"the spec {spec or det.board.name!r} (checkerboard inner_corners = [{cols}, {rows}]): "
+        f"{'; '.join(reasons[:2])}; count the inner corners of the printed board (where four squares meet, "
+        "columns x rows) and fix inner_corners in the spec"
     )

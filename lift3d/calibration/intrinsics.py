@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from lift3d.calibration.boards import BoardDetections, detect_board
+from lift3d.calibration.boards import BoardDetections, detect_board, spec_mismatch_message
 from lift3d.errors import CalibrationError
 from lift3d.geometry.camera import Camera
 from lift3d.io.image_sources import iter_images
@@ -22,6 +22,7 @@ __all__ = [
     "IntrinsicsResult",
     "calibrate_camera",
     "coverage_grid",
+    "implausible_fit_message",
     "no_board_message",
     "too_few_views_message",
 ]
@@ -29,6 +30,8 @@ __all__ += ["DISTORTION_MODELS"]
 
 DISTORTION_MODELS = ("auto", "k1k2", "k1k2p", "full")
 AUTO_FULL_MIN_VIEWS = 10  # "auto": 5 coefficients from this many views, else k1, k2 only
+MAX_RMS_PX = 3.0  # a board fit worse than this (px) is refused: good ones are 0.1-1 px
+FOCAL_RANGE = (0.1, 10.0)  # plausible fx, fy as multiples of the image width (about 150 to 6 degrees wide)
 _MAD_TO_SIGMA = 1.4826
 _MAX_LIST = 8
 
@@ -172,6 +175,39 @@ def too_few_views_message(det: BoardDetections, min_views: int) -> str:
     )
 
 
+def implausible_fit_message(det: BoardDetections, K: np.ndarray, rms_px: float, max_rms_px: float) -> str | None:
+    """Why a camera's fit cannot be right (None when it is plausible): RMS above `max_rms_px`, fx or fy
+    outside `FOCAL_RANGE` x the image width.
+
+    Args:
+        det: The camera's detections (names the camera, source and board).
+        K: The fitted 3x3 camera matrix, px.
+        rms_px: The fit's RMS reprojection error, px.
+        max_rms_px: Largest acceptable RMS, px.
+
+    Returns:
+        One line naming the camera, the numbers and what to check, or None.
+    """
+    w = det.image_size[0]
+    fx, fy = float(K[0, 0]), float(K[1, 1])
+    lo, hi = FOCAL_RANGE
+    problems = []
+    if not rms_px <= max_rms_px:
+        problems.append(f"RMS reprojection error {rms_px:.2f} px (> {max_rms_px:g} px; good fits are 0.1-1 px)")
+    for name, f in (("fx", fx), ("fy", fy)):
+        if not lo * w <= f <= hi * w:
+            problems.append(f"{name} {f:.0f} px = {f / w:.2g} x the image width {w} px (plausible: {lo:g}-{hi:g} x)")
+    if not problems:
+        return None
+    cols, rows = det.board.inner_corners
+    what = f"inner_corners = [{cols}, {rows}]" if det.board.kind == "checkerboard" else "squares, dictionary"
+    return (
+        f"camera {det.camera!r}: implausible calibration from {det.source}: {'; '.join(problems)}; check the "
+        f"board spec {det.board.name!r} ({what}, square size) and that every image is of this camera and sharp "
+        "(a larger --max-rms writes the fit and its per-image errors)"
+    )
+
+
 def _flags(model: str, distortion: str, fix_aspect: bool, fix_principal: bool) -> int:
     if model == "fisheye":
         flags = getattr(cv2, "CALIB_RECOMPUTE_EXTRINSIC", None)
@@ -234,6 +270,7 @@ def calibrate_camera(
     max_reject_fraction: float = 0.3,
     min_views: int = 4,
     max_rounds: int = 5,
+    max_rms_px: float = MAX_RMS_PX,
 ) -> IntrinsicsResult:
     """Calibrate one camera's intrinsics from its board detections.
 
@@ -253,13 +290,16 @@ def calibrate_camera(
         max_reject_fraction: Most views that may be rejected, as a share of the views found.
         min_views: Fewest usable views; fewer raise.
         max_rounds: Most calibrate-reject rounds.
+        max_rms_px: Refuse a fit whose RMS reprojection error exceeds this, px.
 
     Returns:
         The result (camera, RMS, per-view status, coverage of the views used).
 
     Raises:
         CalibrationError: No board found in any frame (the message names the frames and the pattern, and
-            suggests a pattern that finds the board), or fewer than `min_views` usable views.
+            suggests a pattern that finds the board), fewer than `min_views` usable views, boards that do not
+            look like the spec in at least half of the views (`spec_mismatch`), or an implausible fit (RMS
+            above `max_rms_px`, fx or fy outside `FOCAL_RANGE` x the image width).
     """
     if model not in ("pinhole", "fisheye"):
         raise ValueError(f"model must be 'pinhole' or 'fisheye', got {model!r}")
@@ -271,6 +311,13 @@ def calibrate_camera(
         raise CalibrationError(no_board_message(det))
     if found.size < min_views:
         raise CalibrationError(too_few_views_message(det, min_views))
+    spec_error = spec_mismatch_message(det)
+    if spec_error:
+        raise CalibrationError(spec_error)
+    off_spec = {int(i): det.mismatch[i] for i in found if det.mismatch and det.mismatch[i]}
+    found = np.array([i for i in found if i not in off_spec], dtype=np.int64)
+    if found.size < min_views:
+        raise CalibrationError(too_few_views_message(det, min_views) + f"; {len(off_spec)} view(s) not like the spec")
     if model == "fisheye":
         distortion_used = "fisheye"
     elif distortion == "auto":
@@ -285,7 +332,7 @@ def calibrate_camera(
         obj[i], img[i] = objp[ok], det.corners[i][ok]
 
     used = list(found)
-    rejected: dict[int, str] = {}
+    rejected: dict[int, str] = {i: f"the board does not look like the spec: {why}" for i, why in off_spec.items()}
     view_rms: dict[int, float] = {}
     rounds = []
     max_drop = int(np.floor(max_reject_fraction * found.size))
@@ -303,7 +350,7 @@ def calibrate_camera(
         thr = max(med + reject_k * mad, reject_min_px)
         info["threshold_px"] = thr
         order = np.argsort(-errs)
-        room = min(max_drop - len(rejected), len(used) - min_views)
+        room = min(max_drop - len(rejected) + len(off_spec), len(used) - min_views)
         drop = [used[j] for j in order if errs[j] > thr][: max(room, 0)]
         if not drop:
             break
@@ -335,6 +382,9 @@ def calibrate_camera(
             entry["rms_px"] = view_rms[i]
             entry["corners"] = int(len(obj[i]))
         views.append(entry)
+    implausible = implausible_fit_message(det, K, rms, max_rms_px)
+    if implausible:
+        raise CalibrationError(implausible)
     camera = Camera.create(K, dist=dist, image_size=np.asarray(det.image_size, np.float64), model=model)
     return IntrinsicsResult(
         name=det.camera,

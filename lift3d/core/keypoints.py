@@ -61,7 +61,9 @@ class Keypoints2D:
                 f"person_score must have shape {self.points.shape[:3]}, got {self.person_score.shape}"
             )
         if len(set(self.views)) != v:
-            raise ValueError(f"view names must be unique, got {self.views}")
+            twice = next(name for i, name in enumerate(self.views) if name in self.views[:i])
+            raise CaptureInputError(f"view names must be unique: camera {twice!r} is given twice (views "
+                                    f"{list(self.views)}); give each camera's keypoints once")  # fmt: skip
         if t > 1 and not np.all(np.diff(self.frame_ids) > 0):
             raise ValueError("frame_ids must be strictly increasing")
 

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from lift3d.errors import UnknownCameraError
+from lift3d.errors import InputWarning, RigFileError, UnknownCameraError
 from lift3d.geometry.camera import Camera, stack_cameras
 
 __all__ = ["Rig", "SOURCE_KEY"]
 
 SOURCE_KEY = "_source"  # rig.metadata key where readers record the file a rig came from (never written out)
+
+MAX_SPREAD_M = 1000.0  # cameras farther apart than this (m) are refused: millimetres read as metres
+MIN_SPREAD_M = 0.01  # cameras all within this (m) are refused: metres read as millimetres
+SAME_CENTRE_M = 1e-3  # two centres closer than this (m) share a position (no baseline)
+SAME_ANGLE_DEG = 1.0  # two rotations closer than this (degrees) share an orientation
+_DECLARE_MM = 'if the file holds millimetres, declare them (TOML: units = "mm" in its [metadata] table)'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +126,84 @@ class Rig:
         factor = {("m", "mm"): 1000.0, ("mm", "m"): 1e-3}[(self.units, units)]
         cams = self.cameras.replace(t=np.asarray(self.cameras.t) * factor)
         return dataclasses.replace(self, cameras=cams, units=units)
+
+    def check(self) -> list[str]:
+        """Refuse a rig that cannot be right for 3D work; warn about one that looks wrong.
+
+        Refused (`RigFileError`, naming the file and the cameras): non-finite parameters; every camera at one
+        pose (a rig of intrinsics only); two cameras with the same pose (centres within `SAME_CENTRE_M`,
+        rotations within `SAME_ANGLE_DEG`: nothing can be triangulated between them, usually extrinsics copied
+        from another camera); cameras more than `MAX_SPREAD_M` apart, or one camera 20 times farther from the
+        others than they are from each other and over 50 m (millimetres read as metres); cameras all within
+        `MIN_SPREAD_M` (metres read as millimetres). Warned (`InputWarning`): two cameras at one centre
+        looking different ways (no depth between them).
+
+        Returns:
+            The warnings given (one line each), for a summary.
+
+        Raises:
+            RigFileError: As above; the message says what to fix.
+        """
+        where = f"{self.metadata.get(SOURCE_KEY) or 'rig'}"
+        R, K = np.asarray(self.cameras.R, np.float64), np.asarray(self.cameras.K, np.float64)
+        for name, value in (("rotation", R), ("translation", np.asarray(self.cameras.t)), ("matrix", K)):
+            bad = ~np.isfinite(value.reshape(len(self), -1)).all(1)
+            if bad.any():
+                raise RigFileError(f"{where}: camera {self.names[int(np.argmax(bad))]!r}: field '{name}' is not finite")
+        if len(self) < 2:
+            return []
+        scale = 1.0 if self.units == "m" else 1e-3
+        c = self.centers * scale
+        dist = np.linalg.norm(c[:, None] - c[None], axis=-1)
+        cos = np.clip((np.einsum("aij,bij->ab", R, R) - 1) / 2, -1.0, 1.0)
+        angle = np.degrees(np.arccos(cos))
+        same_centre, same_pose = dist < SAME_CENTRE_M, (dist < SAME_CENTRE_M) & (angle < SAME_ANGLE_DEG)
+        if same_pose.all() and np.allclose(R, np.eye(3), atol=1e-9) and np.allclose(c, 0.0, atol=1e-9):
+            raise RigFileError(f"{where}: all {len(self)} cameras sit at the origin looking along +z (a rig of "
+                               "intrinsics only, e.g. from lift3d calibrate intrinsics): 3D needs the cameras' "
+                               "poses; calibrate them "
+                               "(lift3d calibrate extrinsics) or use the rig file that has them")  # fmt: skip
+        pairs = [(a, b) for a in range(len(self)) for b in range(a + 1, len(self))]
+        for a, b in pairs:
+            if same_pose[a, b]:
+                raise RigFileError(
+                    f"{where}: cameras {self.names[a]!r} and {self.names[b]!r} have the same pose (centres "
+                    f"{dist[a, b] * 1000:.2g} mm apart, rotations {angle[a, b]:.2g} degrees apart): no baseline, "
+                    "nothing can be triangulated between them; one camera's extrinsics were probably copied "
+                    "from the other: recalibrate it or remove it from the rig"
+                )
+        spread = float(dist.max())
+        off = np.linalg.norm(c - np.median(c, axis=0), axis=-1)
+        far = int(np.argmax(off))
+        rest = float(np.delete(np.delete(dist, far, 0), far, 1).max()) if len(self) > 2 else np.inf
+        if off[far] > 50.0 and off[far] > 20 * rest:
+            raise RigFileError(
+                f"{where}: camera {self.names[far]!r} is {off[far]:.0f} m from the others (which are within "
+                f"{rest:.2g} m of each other): its translation looks like millimetres read as metres; write it "
+                f"in the file's units ({self.units})"
+            )
+        if spread > MAX_SPREAD_M:
+            raise RigFileError(
+                f"{where}: the cameras are {spread:.0f} m apart (e.g. {self.names[far]!r} {off[far]:.0f} m from "
+                f"their middle), implausible for a capture: the translations look like millimetres read as "
+                f"metres; {_DECLARE_MM}"
+            )
+        if spread < SAME_CENTRE_M:
+            raise RigFileError(f"{where}: all cameras share one centre (no baseline): nothing can be triangulated")
+        if spread < MIN_SPREAD_M:
+            raise RigFileError(
+                f"{where}: the cameras are all within {spread * 1000:.2g} mm of each other (units "
+                f"{self.units!r}): the translations look like metres read as millimetres; write units = \"m\" "
+                "in its [metadata] table (TOML) or check the translations"
+            )
+        notes = []
+        for a, b in pairs:
+            if same_centre[a, b] and not same_pose[a, b]:
+                notes.append(f"{where}: cameras {self.names[a]!r} and {self.names[b]!r} share a centre (no "
+                             "baseline): no depth comes from this pair")  # fmt: skip
+        for note in notes:
+            warnings.warn(note, InputWarning, stacklevel=2)
+        return notes
 
     @property
     def centers(self) -> np.ndarray:

@@ -147,7 +147,7 @@ def _rig_from_arrays(names, R, t, K, dist, metadata) -> Rig:
 def load_videopose3d(path_3d: str | os.PathLike, path_2d: str | os.PathLike | None = None) -> H36MDataset:
     """Load VideoPose3D's ``data_3d_h36m.npz`` (and optionally a ``data_2d_h36m_<source>.npz``).
 
-    Both files are pickles (``np.load(..., allow_pickle=True)``): load only files you trust.
+    Both files are pickles, unpickled with numpy arrays only (`lift3d.io.npz.ArraysOnlyUnpickler`).
 
     Args:
         path_3d: ``data_3d_h36m.npz`` (world metres, 32 joints).
@@ -215,7 +215,7 @@ def load_martinez(root: str | os.PathLike, cameras_path: str | os.PathLike | Non
 
 
 def load_learnable_triangulation(path: str | os.PathLike) -> H36MDataset:
-    """Load learnable-triangulation's ``human36m-multiview-labels-*bboxes.npy`` (a pickle: trusted files).
+    """Load learnable-triangulation's ``human36m-multiview-labels-*bboxes.npy`` (a pickle, numpy arrays only).
 
     Args:
         path: The ``.npy`` labels.

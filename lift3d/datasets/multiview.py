@@ -43,6 +43,7 @@ from lift3d.errors import LTDataError
 from lift3d.geometry.camera import Camera, project_points
 from lift3d.io import h36m_formats as fmt
 from lift3d.io.h36m_formats import H36MFormatError
+from lift3d.io.npz import load_npz
 
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "LABELS_NAME", "H36M_17_FROM_LT", "LTMultiViewDataset", "scale_bbox",
@@ -273,13 +274,7 @@ class LTMultiViewDataset:
         path = occlusion_path_for(self.labels_path) if auto else path
         if path is None or (auto and not Path(path).exists()):
             return np.zeros((n_rows, self.num_views, 17), bool)
-        try:
-            with np.load(path) as z:
-                data = {k: z[k] for k in z.files}
-        except FileNotFoundError:
-            raise
-        except Exception as exc:
-            raise H36MFormatError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
+        data = load_npz(path, H36MFormatError)
         for field in ("occluded", "frame_idx", "subject_idx", "action_idx"):
             if field not in data:
                 raise H36MFormatError(f"{path}: field {field!r}: missing; the file holds {sorted(data)}")

@@ -11,8 +11,17 @@ key            shape           meaning
 ``frame``      (n,) int        frame number within the take (the dataset's ``Sequence.frames``)
 ``camera``     (n,) str        optional: the camera whose frame the points are in (monocular methods);
                                absent: the points are in the world frame
-``units``      () str          optional: "mm" (default) or "m"
+``units``      () str          optional: "mm" (default), "cm" or "m"
 =============  ==============  ===============================================================================
+
+Missing joints (NaN) follow one rule, stated in the table: a pose with a missing joint is left out of the error
+protocols (p1, p2, n, abs: an error needs every joint, and a partial pose would be scored on its easy joints), and
+each missing joint counts as a failure (0 %) in pck and auc. The table then gains a ``complete`` column (share of
+each action's poses with all 17 joints) and a note, and an `EvaluationWarning` says how many poses were left out.
+Predictions with no joint at all, or an action with no complete pose for an error protocol, are refused.
+
+Units are checked against the ground truth from the median ratio of bone lengths: a ratio outside [0.5, 2]
+(centimetres or metres read as millimetres) is refused for the scale-sensitive protocols (p1, abs, pck, auc).
 
 Protocols: ``p1`` MPJPE (root-aligned), ``p2`` P-MPJPE (Procrustes), ``n`` N-MPJPE (scale), ``abs`` absolute
 MPJPE (no alignment), ``pck`` PCK3D at 150 mm and ``auc`` (0-150 mm, 31 steps; both root-aligned). Tables give
@@ -23,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Sequence as Seq
 from pathlib import Path
 
@@ -31,9 +41,10 @@ from tqdm.auto import tqdm
 
 from lift3d.core.skeleton import H36M_17, H36M_17_FROM_32
 from lift3d.datasets.h36m import H36MDataset
-from lift3d.errors import EvaluationError  # noqa: F401  (re-exported)
+from lift3d.errors import EvaluationError, EvaluationWarning  # noqa: F401  (re-exported)
 from lift3d.eval import metrics
 from lift3d.io.atomic import atomic_write, write_json
+from lift3d.io.npz import load_npz
 
 __all__ = [
     "PROTOCOLS",
@@ -56,6 +67,13 @@ PROTOCOLS = {
     "auc": ("AUC 0-150mm (%)", "root"),
 }
 _CHUNK = 8192  # rows per jitted metric call (padded), so one compile serves any dataset size
+UNITS = {"mm": 1.0, "cm": 10.0, "m": 1000.0}  # prediction units and their size in mm
+SCALE_SENSITIVE = ("p1", "abs", "pck", "auc")  # protocols a wrong unit changes (p2 and n fit a scale)
+ERROR_PROTOCOLS = ("p1", "p2", "n", "abs")  # protocols that need every joint of a pose
+MISSING_RULE = (
+    "poses with a missing joint are left out of the error protocols (P1, P2, N, abs) and each missing joint "
+    "counts as a failure in PCK / AUC"
+)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -82,7 +100,7 @@ def load_predictions(path: str | os.PathLike, *, units: str | None = None) -> Pr
 
     Args:
         path: The ``.npz`` file.
-        units: "mm" or "m" to override the file's ``units`` entry; the result is always in mm.
+        units: "mm", "cm" or "m" to override the file's ``units`` entry; the result is always in mm.
 
     Returns:
         The predictions in mm, H36M-17 order.
@@ -93,8 +111,7 @@ def load_predictions(path: str | os.PathLike, *, units: str | None = None) -> Pr
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such predictions file")
-    with np.load(path, allow_pickle=False) as f:
-        data = {k: f[k] for k in f.files}
+    data = load_npz(path, EvaluationError)
     for key in ("points_3d", "subject", "action", "frame"):
         if key not in data:
             raise EvaluationError(f"{path}: missing field {key!r} (fields: {sorted(data)})")
@@ -131,9 +148,9 @@ def _checked(points, subject, action, frame, camera, *, units: str, source: str)
             )
     if len(frame) and np.min(frame) < 0:
         raise EvaluationError(f"{source}: field 'frame' has negative frame numbers (min {np.min(frame)})")
-    if units not in ("mm", "m"):
-        raise EvaluationError(f"{source}: units must be 'mm' or 'm', got {units!r}")
-    scale = 1000.0 if units == "m" else 1.0
+    if units not in UNITS:
+        raise EvaluationError(f"{source}: units must be 'mm', 'cm' or 'm', got {units!r}")
+    scale = UNITS[units]
     return Predictions(
         points_3d=points.astype(np.float64) * scale,
         subject=np.asarray(subject).astype(str),
@@ -161,7 +178,7 @@ def save_predictions(
         points_3d: (n, 17, 3) joints in H36M-17 order.
         subject, action, frame: (n,) keys.
         camera: (n,) camera names for camera-frame predictions, or None for world frame.
-        units: "mm" or "m".
+        units: "mm", "cm" or "m".
 
     Returns:
         The path written.
@@ -189,6 +206,8 @@ class EvalReport:
         per_joint: protocol -> joint name -> value (errors only).
         counts: action -> number of poses evaluated.
         ignored_predictions: prediction rows that matched no evaluated frame (e.g. frames skipped by `every`).
+        coverage: "poses", "complete_poses" (all 17 joints predicted), "joints" (share of joints predicted),
+            "per_action" (action -> share of complete poses) and "rule" (how missing joints were scored).
     """
 
     protocols: tuple[str, ...]
@@ -199,29 +218,31 @@ class EvalReport:
     per_joint: dict
     counts: dict
     ignored_predictions: int
+    coverage: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Every evaluated pose had all its joints."""
+        return self.coverage.get("complete_poses", 0) == self.coverage.get("poses", 0)
 
     def to_markdown(self) -> str:
         """The per-action table the papers print (actions as rows), with Average and All rows."""
-        head = ["action", "poses", *(PROTOCOLS[p][0] for p in self.protocols)]
+        partial = not self.complete
+        head = ["action", "poses", *(["complete"] if partial else []), *(PROTOCOLS[p][0] for p in self.protocols)]
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
         for action, values in self.per_action.items():
-            cells = [action, str(self.counts[action]), *(f"{values[p]:.1f}" for p in self.protocols)]
+            share = [f"{100 * self.coverage['per_action'][action]:.0f} %"] if partial else []
+            cells = [action, str(self.counts[action]), *share, *(f"{values[p]:.1f}" for p in self.protocols)]
             lines.append("| " + " | ".join(cells) + " |")
         total = sum(self.counts.values())
-        lines.append(
-            "| **Average** | "
-            + str(total)
-            + " | "
-            + " | ".join(f"**{self.average[p]:.1f}**" for p in self.protocols)
-            + " |"
-        )
-        lines.append(
-            "| all poses | "
-            + str(total)
-            + " | "
-            + " | ".join(f"{self.overall[p]:.1f}" for p in self.protocols)
-            + " |"
-        )
+        share = [f"{100 * self.coverage['complete_poses'] / max(total, 1):.0f} %"] if partial else []
+        lines.append("| **Average** | " + " | ".join([str(total), *share, *(f"**{self.average[p]:.1f}**"
+                                                                         for p in self.protocols)]) + " |")  # fmt: skip
+        lines.append("| all poses | " + " | ".join([str(total), *share, *(f"{self.overall[p]:.1f}"
+                                                                        for p in self.protocols)]) + " |")  # fmt: skip
+        if partial:
+            lines.append(f"\nMissing joints: {self.coverage['complete_poses']} of {total} poses complete "
+                         f"({100 * self.coverage['joints']:.1f} % of joints predicted); {MISSING_RULE}.")  # fmt: skip
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -322,20 +343,60 @@ def _match(
     return gt_rows, gt_cam, order[pos]
 
 
-def _check_units(pred_points: np.ndarray, gt_points: np.ndarray, source: str) -> None:
-    """Catch metres against millimetres (or the reverse) from the median distance of joints to the pelvis."""
-
-    def spread(x):
-        d = np.linalg.norm(x - x[:, :1], axis=-1)[:, 1:]
-        return float(np.nanmedian(d)) if np.isfinite(d).any() else np.nan
-
-    p, g = spread(pred_points), spread(gt_points)
-    if np.isfinite(p) and np.isfinite(g) and g > 0 and not 0.1 < p / g < 10:
-        hint = "metres" if p / g < 0.1 else "a unit 1000x too large"
-        raise EvaluationError(
-            f"{source}: predictions look like {hint} (median joint-to-pelvis distance {p:.4g} against "
-            f"{g:.4g} mm in the ground truth); set units='m' in the file or pass --pred-units m"
+def _check_units(pred_points: np.ndarray, gt_points: np.ndarray, source: str, protocols: Seq[str]) -> None:
+    """Refuse predictions in another unit than they claim, from the median ratio of bone lengths to the ground
+    truth's (outside [0.5, 2]: centimetres or metres read as millimetres), for the scale-sensitive protocols."""
+    if not set(protocols) & set(SCALE_SENSITIVE):
+        return
+    a, b = np.array(H36M_17.edges).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.linalg.norm(pred_points[:, a] - pred_points[:, b], axis=-1) / np.linalg.norm(
+            gt_points[:, a] - gt_points[:, b], axis=-1
         )
+    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+    if not len(ratio):
+        return
+    r = float(np.median(ratio))
+    if 0.5 <= r <= 2.0:
+        return
+    guess = min(UNITS, key=lambda u: abs(np.log(r * UNITS[u])))
+    if abs(np.log(r * UNITS[guess])) < np.log(2.0):
+        word = {"mm": "millimetres", "cm": "centimetres", "m": "metres"}[guess]
+        fix = f"they look like {word}: set units='{guess}' in the file or pass --pred-units {guess}"
+    else:
+        fix = "check the predictions' units and scale (P2 and N-MPJPE fit a scale; the other protocols do not)"
+    raise EvaluationError(
+        f"{source}: predicted bones are {r:.3g} times as long as the ground truth's (median over "
+        f"{len(ratio)} bones; expected about 1 for millimetres); {fix}"
+    )
+
+
+def _coverage(points: np.ndarray, gt: np.ndarray, actions: np.ndarray, protocols: Seq[str], source: str) -> dict:
+    """How many joints and poses were predicted (see the module doc's rule); refuses what cannot be scored."""
+    have = np.isfinite(points).all(-1) | ~np.isfinite(gt).all(-1)
+    complete = have.all(-1)
+    if not np.isfinite(points).all(-1).any():
+        raise EvaluationError(f"{source}: every predicted joint of the {len(points)} evaluated poses is missing "
+                              "(NaN): nothing to evaluate")  # fmt: skip
+    per_action = {str(a): float(complete[actions == a].mean()) for a in np.unique(actions)}
+    if set(protocols) & set(ERROR_PROTOCOLS):
+        empty = [a for a, share in per_action.items() if share == 0]
+        if empty:
+            raise EvaluationError(
+                f"{source}: no pose of action {empty[0]!r} (of {len(empty)} such actions) has all 17 joints, so "
+                f"the error protocols cannot score it ({MISSING_RULE}); predict every joint, or evaluate pck / auc"
+            )
+    coverage = {"poses": len(points), "complete_poses": int(complete.sum()), "joints": float(have.mean()),
+                "per_action": per_action, "rule": MISSING_RULE}  # fmt: skip
+    if coverage["complete_poses"] < len(points):
+        warnings.warn(
+            f"{source}: {len(points) - coverage['complete_poses']} of {len(points)} poses miss joints "
+            f"({100 * (1 - coverage['joints']):.1f} % of joints): {MISSING_RULE}; the table's 'complete' column "
+            "shows the share per action",
+            EvaluationWarning,
+            stacklevel=3,
+        )
+    return coverage
 
 
 def evaluate_h36m(
@@ -361,7 +422,9 @@ def evaluate_h36m(
         The report (tables per action, subject, joint).
 
     Raises:
-        EvaluationError: Unknown protocol, subjects / takes / frames / cameras that do not match, units.
+        EvaluationError: Unknown protocol, subjects / takes / frames / cameras that do not match, predictions in
+            another unit than they say (bone lengths), no predicted joint, an action without a complete pose
+            for an error protocol.
     """
     bad = [p for p in protocols if p not in PROTOCOLS]
     if bad:
@@ -381,7 +444,11 @@ def evaluate_h36m(
         subj = arrays.subject[gt_rows]
         gt = np.einsum("nij,nkj->nki", R[subj, gt_cam], gt) + t[subj, gt_cam][:, None]
     points = pred.points_3d[pred_rows]
-    _check_units(points, gt, pred.source)
+    _check_units(points, gt, pred.source, protocols)
+    action_names = np.asarray(arrays.actions)[arrays.action[gt_rows]]
+    coverage = _coverage(points, gt, action_names, protocols, pred.source)
+    complete = np.isfinite(points).all((-2, -1))
+    gt_valid = np.isfinite(gt).all(-1)
 
     alignments = sorted({PROTOCOLS[p][1] for p in protocols})
     errors = {a: np.empty(gt.shape[:2]) for a in alignments}
@@ -394,16 +461,16 @@ def evaluate_h36m(
         for a in alignments:
             errors[a][start:stop] = np.asarray(metrics.joint_errors(p, g, align=a))[: stop - start]
 
-    def values(p: str) -> np.ndarray:
+    def values(p: str) -> np.ndarray:  # the module doc's rule for missing joints
         e = errors[PROTOCOLS[p][1]]
+        missed = np.where(gt_valid, 0.0, np.nan)  # a missing prediction fails; missing ground truth does not count
         if p == "pck":
-            return np.where(np.isnan(e), np.nan, 100.0 * (e < metrics.PCK_THRESHOLD_MM))
+            return np.where(np.isnan(e), missed, 100.0 * (e < metrics.PCK_THRESHOLD_MM))
         if p == "auc":
             th = np.asarray(metrics.AUC_THRESHOLDS_MM)
-            return np.where(np.isnan(e), np.nan, 100.0 * (e[..., None] < th).mean(-1))
-        return e
+            return np.where(np.isnan(e), missed, 100.0 * (e[..., None] < th).mean(-1))
+        return np.where(complete[:, None], e, np.nan)
 
-    action_names = np.asarray(arrays.actions)[arrays.action[gt_rows]]
     subject_names = np.asarray(arrays.subjects)[arrays.subject[gt_rows]]
     per_action, per_subject, per_joint, average, overall = {}, {}, {}, {}, {}
     for p in protocols:
@@ -427,6 +494,7 @@ def evaluate_h36m(
         per_joint=per_joint,
         counts=counts,
         ignored_predictions=len(pred.frame) - len(np.unique(pred_rows)),
+        coverage=coverage,
     )
 
 

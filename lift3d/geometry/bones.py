@@ -20,7 +20,7 @@ from jax.typing import ArrayLike
 
 from lift3d.geometry.temporal import _as_trajectories
 
-__all__ = ["Skeleton", "tree_edges", "bone_lengths", "enforce_bone_lengths"]
+__all__ = ["Skeleton", "tree_edges", "bone_pairs", "bone_lengths", "enforce_bone_lengths"]
 
 
 class Skeleton(Protocol):
@@ -87,6 +87,18 @@ def tree_edges(
     return tuple((int(parents[c]), int(c)) for c in np.argsort(depth, kind="stable") if parents[c] >= 0)
 
 
+def bone_pairs(edges: Skeleton | Sequence[tuple[int, int]]) -> np.ndarray:
+    """Bones as an integer array of (joint, joint) pairs.
+
+    Args:
+        edges: Bones as (joint, joint) pairs, or a `Skeleton` (its `edges`).
+
+    Returns:
+        Shape (e, 2), numpy integers (usable to index numpy or jax arrays).
+    """
+    return np.asarray(edges.edges if _is_skeleton(edges) else edges, dtype=np.intp).reshape(-1, 2)
+
+
 def bone_lengths(points: ArrayLike, edges: Skeleton | Sequence[tuple[int, int]]) -> Array | np.ndarray:
     """Length of each bone in each frame.
 
@@ -100,7 +112,7 @@ def bone_lengths(points: ArrayLike, edges: Skeleton | Sequence[tuple[int, int]])
     """
     xp = jnp if isinstance(points, jax.Array) else np
     pts = xp.asarray(points)
-    pairs = np.asarray(edges.edges if _is_skeleton(edges) else edges, dtype=np.intp).reshape(-1, 2)
+    pairs = bone_pairs(edges)
     if pts.ndim < 2 or (pairs.size and ((pairs < 0) | (pairs >= pts.shape[-2])).any()):
         raise ValueError(f"bone_lengths: edges {pairs.tolist()} do not fit points of shape {pts.shape}")
     return xp.linalg.norm(pts[..., pairs[:, 1], :] - pts[..., pairs[:, 0], :], axis=-1)

@@ -6,9 +6,12 @@ Only `fill_gaps` invents points; shapes never change. The offline functions (`fi
 `lift3d.geometry.bones.enforce_bone_lengths`) are numpy/scipy (float64 inside, the input's float dtype out);
 the real-time One-Euro filter is JAX (`one_euro` batch, `one_euro_init` / `one_euro_update` and
 `OneEuroFilter` streaming).
-Typical use after triangulation::
+Typical use after triangulation, outliers masked first (`lift3d.geometry.outliers`: neither function can tell
+a wrong point from a right one; both keep NaN from spreading, so a masked outlier is filled from its good
+neighbours and never smeared into them)::
 
-    filled, was_filled = fill_gaps(points, max_gap=10, method="cubic")
+    masked, reason = reject_outliers(points, skeleton, error_px=err, num_views=nv)
+    filled, was_filled = fill_gaps(masked, max_gap=10, method="cubic")
     smooth = filter_trajectories(filled, "butterworth:6:4", fps=60)
 
 Butterworth follows Pose2Sim so results compare: ``order`` is the order of the whole forward-backward filter

@@ -32,9 +32,26 @@ _INT_GROUP = re.compile(r"\d+")
 
 
 def last_int(text: str) -> int | None:
-    """The last group of digits of `text` as an int (``"cam1_000042"`` -> 42), or None without digits."""
+    """The last group of digits of `text` as an int (``"cam1_000042"`` -> 42), or None without digits (or
+    with more than 18: no frame number)."""
     groups = _INT_GROUP.findall(text)
-    return int(groups[-1]) if groups else None
+    return int(groups[-1]) if groups and len(groups[-1]) <= 18 else None
+
+
+def number(value: Any) -> float | None:
+    """A JSON number (int or float, not bool) as a float, else None (also for an int beyond float64)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
+def frame_number(value: Any) -> int | None:
+    """A JSON integer usable as a frame number (|n| < 2**53, not bool), else None."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and abs(int(value)) < 2**53
+    return int(value) if ok else None
 
 
 def _ranges(frames: np.ndarray) -> str:
@@ -76,6 +93,13 @@ def assemble(
         if v.xyc.shape[-2] != skeleton.num_joints:
             raise KeypointFileError(f"{v.source}: {v.xyc.shape[-2]} joints, skeleton {skeleton.name!r} has "
                                     f"{skeleton.num_joints}")  # fmt: skip
+        negative = v.xyc[..., 2] < 0  # NaN compares False
+        if negative.any():  # masking them as missing would silently drop a camera on another scale
+            f, p, j = np.unravel_index(int(np.argmax(negative)), negative.shape)
+            raise KeypointFileError(
+                f"{v.source}: {int(negative.sum())} confidences are negative (camera {v.name!r}), e.g. "
+                f"{float(v.xyc[f, p, j, 2]):.4g} in frame {int(v.frames[f])} (person {p + 1}, joint "
+                f"{skeleton.joints[j]!r}); give confidences as probabilities in [0, 1]")
     frames = np.unique(np.concatenate([v.frames for v in views]).astype(np.int64))
     t, n_views, j = len(frames), len(views), skeleton.num_joints
     p = max([v.xyc.shape[1] for v in views] + [1])
@@ -90,9 +114,11 @@ def assemble(
         if lacking.size:
             message = f"camera {v.name!r} ({v.source}) lacks {lacking.size} of {t} frames: {_ranges(lacking)}"
             warn(notes, message, stacklevel=4)
-    conf = xyc[..., 2]
-    valid = np.isfinite(xyc).all(axis=-1) & (conf > 0)
-    points = np.where(valid[..., None], xyc[..., :2], np.nan).astype(dtype)
+    with np.errstate(over="ignore"):  # coordinates beyond `dtype`'s range become inf: missing, as NaN is
+        cast = xyc.astype(dtype)
+    conf = cast[..., 2]
+    valid = np.isfinite(cast).all(axis=-1) & (conf > 0)
+    points = np.where(valid[..., None], cast[..., :2], np.nan).astype(dtype)
     return Keypoints2D(
         points=points, confidence=np.where(valid, conf, 0.0).astype(dtype),
         views=tuple(v.name for v in views),
@@ -126,6 +152,14 @@ def load_json(path: Path) -> Any:
         ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise KeypointFileError(f"{path}: cannot read: {e}") from None
+    except (RecursionError, ValueError) as e:  # nested too deeply; an integer of over 4300 digits
+        raise KeypointFileError(f"{path}: invalid JSON: {short(e, 100)}") from None
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """`value` (its str for an exception, else its repr) on one line, cut to `limit` characters."""
+    text = " ".join((str(value) if isinstance(value, BaseException) else repr(value)).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def flat_numbers(value: Any, where: str) -> np.ndarray:
@@ -133,8 +167,11 @@ def flat_numbers(value: Any, where: str) -> np.ndarray:
     if not isinstance(value, list) or not all(
         x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in value
     ):
-        raise KeypointFileError(f"{where}: expected a flat list of numbers, got {str(value)[:60]}")
-    return np.array([np.nan if x is None else x for x in value], dtype=np.float64)
+        raise KeypointFileError(f"{where}: expected a flat list of numbers, got {short(value)}")
+    try:
+        return np.array([np.nan if x is None else float(x) for x in value], dtype=np.float64)
+    except OverflowError:  # an integer beyond float64
+        raise KeypointFileError(f"{where}: a number too large for a float") from None
 
 
 def triplets(flat: np.ndarray, n_joints: int, skeleton: Skeleton, where: str) -> np.ndarray:

@@ -57,6 +57,8 @@ def numbers(value: Any, shapes: Sequence[tuple[int, ...]], expected: str, fail: 
 
 def check_rotation_matrix(R: np.ndarray, fail: Fail, atol: float = 1e-6) -> np.ndarray:
     """`R` (3, 3) if it is orthonormal with det +1 (to `atol`), else `fail`."""
+    if not np.all(np.abs(R) <= 1.0 + atol):  # also refuses NaN, and numbers whose products overflow
+        raise fail(f"not a rotation matrix (orthonormal, det +1): {short(R.tolist())}")
     if np.abs(R.T @ R - np.eye(3)).max() > atol or abs(np.linalg.det(R) - 1.0) > atol:
         raise fail(f"not a rotation matrix (orthonormal, det +1): {short(R.tolist())}")
     return R

@@ -37,6 +37,13 @@ from lift3d.errors import CalibrationError
 __all__ = ["Board", "load_board", "board_from_dict", "board_image", "write_board_image"]
 
 MIN_SQUARE_MM, MAX_SQUARE_MM = 1.0, 1000.0
+MAX_CORNERS = 1000  # inner corners per row or column; more is not a board a camera could resolve
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """`repr(value)` on one line, cut to `limit` characters (for error messages)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------------------------- the spec
@@ -69,11 +76,13 @@ class Board:
         where = f"board {self.name!r}: " if self.name else "board: "
         fail = lambda field, msg: CalibrationError(f"{where}field {field!r}: {msg}")  # noqa: E731
         if self.kind not in ("checkerboard", "charuco"):
-            raise fail("type", f"expected 'checkerboard' or 'charuco', got {self.kind!r}")
+            raise fail("type", f"expected 'checkerboard' or 'charuco', got {_short(self.kind)}")
         cols, rows = (int(x) for x in self.inner_corners)
         object.__setattr__(self, "inner_corners", (cols, rows))
         if cols < 2 or rows < 2:
             raise fail("inner_corners", f"expected at least 2 x 2 inner corners, got {cols} x {rows}")
+        if cols > MAX_CORNERS or rows > MAX_CORNERS:
+            raise fail("inner_corners", f"expected at most {MAX_CORNERS} inner corners each way, got {cols} x {rows}")
         _check_size_mm(self.square_size_mm, "square_size_mm", fail)
         if self.kind == "charuco":
             if self.marker_size_mm is None:
@@ -84,9 +93,9 @@ class Board:
                     "marker_size_mm",
                     f"{self.marker_size_mm} mm is not smaller than the square ({self.square_size_mm} mm)",
                 )
-            if self.dictionary is None or not hasattr(cv2.aruco, str(self.dictionary)):
-                names = sorted(n for n in dir(cv2.aruco) if n.startswith("DICT_"))
-                raise fail("dictionary", f"unknown ArUco dictionary {self.dictionary!r}; one of {names}")
+            names = sorted(n for n in dir(cv2.aruco) if n.startswith("DICT_"))
+            if self.dictionary not in names:
+                raise fail("dictionary", f"unknown ArUco dictionary {_short(self.dictionary)}; one of {names}")
             markers = ((cols + 1) * (rows + 1)) // 2
             size = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary)).bytesList.shape[0]
             if markers > size:
@@ -145,8 +154,12 @@ class Board:
 
 
 def _check_size_mm(value: Any, field: str, fail) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value) or value <= 0:
-        raise fail(field, f"expected a positive number of millimetres, got {value!r}")
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+    except OverflowError:  # an integer beyond float64
+        number = np.inf
+    if not (np.isfinite(number) and number > 0):
+        raise fail(field, f"expected a positive number of millimetres, got {_short(value)}")
     if value < MIN_SQUARE_MM:
         raise fail(
             field,
@@ -190,13 +203,16 @@ def board_from_dict(spec: Mapping[str, Any], source: str = "board spec") -> Boar
         key, offset = "squares", 1
     else:
         key, offset = "inner_corners", 0
+    legacy = spec.get("legacy_pattern", False)
+    if not isinstance(legacy, bool):
+        raise fail("legacy_pattern", f"expected true or false, got {_short(legacy)}")
     value = spec.get(key)
     if (
         not isinstance(value, list)
         or len(value) != 2
         or not all(isinstance(x, int) and not isinstance(x, bool) for x in value)
     ):
-        raise fail(key, f"expected [columns, rows] (2 integers), got {value!r}")
+        raise fail(key, f"expected [columns, rows] (2 integers), got {_short(value)}")
     try:
         return Board(
             kind=kind,
@@ -204,7 +220,7 @@ def board_from_dict(spec: Mapping[str, Any], source: str = "board spec") -> Boar
             square_size_mm=spec["square_size_mm"],
             marker_size_mm=spec.get("marker_size_mm"),
             dictionary=spec.get("dictionary"),
-            legacy_pattern=bool(spec.get("legacy_pattern", False)),
+            legacy_pattern=legacy,
             name=str(spec.get("name", "")),
         )
     except CalibrationError as err:

@@ -27,15 +27,17 @@ Layouts:
   (cameras, 4) = (top, left, bottom, right), all zero where a view is missing. Its 17 keypoints are NOT in
   H36M-17 order but "16 MPII joints + neck/nose": raw-32 indices `LT_JOINTS_FROM_32`.
 
-Security: VideoPose3D and learnable-triangulation files are pickles (``allow_pickle=True``); loading one runs
-whatever it contains. Load only files you trust.
+Security: VideoPose3D and learnable-triangulation files are pickles; they are unpickled with
+`lift3d.io.npz.ArraysOnlyUnpickler`, which builds numpy arrays, dtypes and plain containers and refuses every
+other class, so a file cannot run code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ import numpy as np
 
 from lift3d.errors import H36MFormatError  # noqa: F401  (re-exported)
 from lift3d.io.atomic import atomic_write
+from lift3d.io.npz import load_npy, load_npz
 
 __all__ = [
     "H36MFormatError",
@@ -62,6 +65,8 @@ __all__ = [
     "write_lt_labels",
 ]
 
+_LIMIT = 1e9  # no coordinate, pixel or camera number of Human3.6M comes near: anything larger is damage
+
 NUM_RAW_JOINTS = 32
 """Joints of the raw Human3.6M motion capture (VideoPose3D 3D and Martinez files)."""
 
@@ -71,11 +76,15 @@ LT_JOINTS_FROM_32: tuple[int, ...] = (3, 2, 1, 6, 7, 8, 0, 12, 13, 15, 27, 26, 2
 
 def _error(path, where: str, field: str, problem: str) -> H36MFormatError:
     where = f" [{where}]" if where else ""
-    return H36MFormatError(f"{os.fspath(path)}{where}: field {field!r}: {problem}")
+    problem = " ".join(problem.split())  # one line, whatever a damaged file's names hold
+    return H36MFormatError(f"{os.fspath(path)}{where}: field {field!r}: {problem[:300]}")
 
 
-def _check_array(path, where: str, field: str, value: Any, shape: Sequence[int | None]) -> np.ndarray:
-    """`value` as a finite-or-NaN float array of the given shape (None = any length)."""
+def _check_array(
+    path, where: str, field: str, value: Any, shape: Sequence[int | None], *, nan: bool = True
+) -> np.ndarray:
+    """`value` as a real array of the given shape (None = any length), finite (or NaN, with `nan`) and below
+    `_LIMIT` in magnitude."""
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -84,29 +93,23 @@ def _check_array(path, where: str, field: str, value: Any, shape: Sequence[int |
     if not ok:
         want = "(" + ", ".join("T" if s is None else str(s) for s in shape) + ")"
         raise _error(path, where, field, f"expected shape {want}, got {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number):
+    if arr.dtype.kind not in "iuf":
         raise _error(path, where, field, f"expected numbers, got dtype {arr.dtype}")
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isnan(arr) | (np.abs(arr) < _LIMIT)) if nan else ~(np.abs(arr) < _LIMIT)
+    if bad.any():
+        raise _error(path, where, field, f"expected finite numbers{' or NaN' if nan else ''}, got {arr[bad][0]}")
     return arr
 
 
 def _load_pickled_npz(path, keys: Sequence[str]) -> dict[str, Any]:
+    """The arrays `keys` of a VideoPose3D npz (0-d object arrays unwrapped), unpickled with numpy arrays only."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=True) as npz:
-            missing = [k for k in keys if k not in npz.files]
-            if missing:
-                raise _error(path, "", missing[0], f"missing; the file holds {sorted(npz.files)}")
-            out = {}
-            for k in keys:
-                value = npz[k]
-                out[k] = value.item() if value.dtype == object and value.shape == () else value
-            return out
-    except H36MFormatError:
-        raise
-    except FileNotFoundError:
-        raise
-    except Exception as exc:
-        raise H36MFormatError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    arrays = load_npz(path, H36MFormatError, pickled=True)
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise _error(path, "", missing[0], f"missing; the file holds {sorted(arrays)}")
+    return {k: arrays[k].item() if arrays[k].dtype == object and arrays[k].shape == () else arrays[k] for k in keys}
 
 
 def _nested_dict(path, field: str, value: Any) -> Mapping[str, Mapping[str, Any]]:
@@ -122,7 +125,7 @@ def _nested_dict(path, field: str, value: Any) -> Mapping[str, Mapping[str, Any]
 
 
 def read_videopose3d_3d(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
-    """Read VideoPose3D's ``data_3d_h36m.npz`` (a pickle: trusted files only).
+    """Read VideoPose3D's ``data_3d_h36m.npz`` (a pickle, unpickled with numpy arrays only).
 
     Args:
         path: The ``.npz`` file.
@@ -147,7 +150,7 @@ def read_videopose3d_3d(path: str | os.PathLike) -> dict[str, dict[str, np.ndarr
 
 
 def read_videopose3d_2d(path: str | os.PathLike) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
-    """Read a VideoPose3D ``data_2d_h36m_<source>.npz`` (a pickle: trusted files only).
+    """Read a VideoPose3D ``data_2d_h36m_<source>.npz`` (a pickle, unpickled with numpy arrays only).
 
     Args:
         path: The ``.npz`` file.
@@ -165,7 +168,10 @@ def read_videopose3d_2d(path: str | os.PathLike) -> tuple[dict[str, dict[str, li
     metadata = raw["metadata"]
     if not isinstance(metadata, Mapping) or "num_joints" not in metadata:
         raise _error(path, "", "metadata", "expected a dict with 'num_joints' and 'layout_name'")
-    num_joints = int(metadata["num_joints"])
+    num_joints = metadata["num_joints"]
+    if not isinstance(num_joints, int | np.integer) or isinstance(num_joints, bool) or not 0 < num_joints < 10_000:
+        raise _error(path, "", "metadata", f"'num_joints': expected a positive integer, got {num_joints!r:.60}")
+    num_joints = int(num_joints)
     out: dict[str, dict[str, list[np.ndarray]]] = {}
     for subject, actions in positions.items():
         out[str(subject)] = {}
@@ -224,17 +230,32 @@ def write_videopose3d_2d(
 # Martinez et al. (3d-pose-baseline)
 
 
-def _h5(path, mode: str = "r"):
+@contextlib.contextmanager
+def _h5(path) -> Iterator[Any]:
+    """The HDF5 file `path`, open for reading; a damaged file raises `H36MFormatError` naming it."""
     import h5py
 
     try:
-        return h5py.File(path, mode)
+        f = h5py.File(path, "r")
     except FileNotFoundError:
         raise
-    except OSError as exc:
+    except Exception as exc:  # OSError, or whatever else a damaged superblock makes HDF5 raise
         if not Path(path).exists():
             raise FileNotFoundError(f"{os.fspath(path)}: no such file") from None
-        raise H36MFormatError(f"{os.fspath(path)}: not a readable HDF5 file ({exc})") from None
+        raise H36MFormatError(f"{os.fspath(path)}: not a readable HDF5 file ({_one_line(exc)})") from None
+    try:
+        with f:
+            yield f
+    except H36MFormatError:
+        raise
+    except Exception as exc:  # a damaged file: HDF5 raises KeyError, RuntimeError, OSError, ValueError, ...
+        raise H36MFormatError(
+            f"{os.fspath(path)}: damaged HDF5 file ({type(exc).__name__}: {_one_line(exc)})"
+        ) from None
+
+
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    return " ".join(str(exc).split())[:limit]
 
 
 def _h5_field(path, where: str, group, field: str, size: int | None = None) -> np.ndarray:
@@ -242,9 +263,12 @@ def _h5_field(path, where: str, group, field: str, size: int | None = None) -> n
     if field not in group:
         raise _error(path, where, field, f"missing; the group holds {sorted(group)}")
     arr = np.asarray(group[field][()])
-    if not np.issubdtype(arr.dtype, np.number) or (size is not None and arr.size != size):
+    if arr.dtype.kind not in "iuf" or (size is not None and arr.size != size):
         raise _error(path, where, field, f"expected {size or 'some'} numbers, got {arr.dtype} {arr.shape}")
-    return arr.astype(np.float64).ravel()
+    arr = arr.astype(np.float64).ravel()
+    if not np.all(np.isfinite(arr) & (np.abs(arr) < _LIMIT)):
+        raise _error(path, where, field, f"expected finite numbers, got {arr[:9].tolist()}")
+    return arr
 
 
 def read_martinez_cameras(path: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:
@@ -276,7 +300,10 @@ def read_martinez_cameras(path: str | os.PathLike) -> dict[str, list[dict[str, A
                 center = _h5_field(path, where, g, "T", 3)
                 f_, c = _h5_field(path, where, g, "f", 2), _h5_field(path, where, g, "c", 2)
                 k, p = _h5_field(path, where, g, "k", 3), _h5_field(path, where, g, "p", 2)
-                name = "".join(chr(int(x)) for x in _h5_field(path, where, g, "Name"))
+                codes = _h5_field(path, where, g, "Name")
+                if not np.all((codes > 0) & (codes < 128) & (codes % 1 == 0)):
+                    raise _error(path, where, "Name", "expected ASCII character codes")
+                name = "".join(chr(int(x)) for x in codes)
                 K = np.array([[f_[0], 0.0, c[0]], [0.0, f_[1], c[1]], [0.0, 0.0, 1.0]])
                 out[subject].append(
                     dict(
@@ -413,7 +440,7 @@ def _lt_cameras_dtype() -> np.dtype:
 
 
 def read_lt_labels(path: str | os.PathLike) -> dict[str, Any]:
-    """Read learnable-triangulation's ``human36m-multiview-labels-*.npy`` (a pickle: trusted files only).
+    """Read learnable-triangulation's ``human36m-multiview-labels-*.npy`` (a pickle, unpickled with numpy arrays only).
 
     Args:
         path: The ``.npy`` file.
@@ -426,24 +453,25 @@ def read_lt_labels(path: str | os.PathLike) -> dict[str, Any]:
         H36MFormatError: Missing keys, missing or mis-shaped structured fields, or indices out of range.
     """
     path = Path(path)
-    try:
-        labels = np.load(path, allow_pickle=True)
-        labels = labels.item() if labels.dtype == object and labels.shape == () else labels
-    except FileNotFoundError:
-        raise
-    except Exception as exc:
-        raise H36MFormatError(f"{path}: not a readable .npy file ({type(exc).__name__}: {exc})") from None
+    labels = load_npy(path, H36MFormatError, pickled=True)
+    labels = labels.item() if labels.dtype == object and labels.shape == () else labels
     if not isinstance(labels, Mapping):
         raise _error(path, "", "labels", f"expected a pickled dict, got {type(labels).__name__}")
     for key in ("subject_names", "camera_names", "action_names", "cameras", "table"):
         if key not in labels:
-            raise _error(path, "", key, f"missing; the dict holds {sorted(labels)}")
+            raise _error(path, "", key, f"missing; the dict holds {sorted(map(str, labels))}")
+    for key in ("subject_names", "camera_names", "action_names"):
+        names = labels[key]
+        if not isinstance(names, list | tuple | np.ndarray) or not all(isinstance(n, str) for n in names):
+            raise _error(path, "", key, f"expected a list of names, got {type(names).__name__}")
+        if len(set(names)) != len(names):
+            raise _error(path, "", key, "repeated names")
     n_s, n_c = len(labels["subject_names"]), len(labels["camera_names"])
     cams, table = np.asarray(labels["cameras"]), np.asarray(labels["table"])
     for field, shape in (("R", (3, 3)), ("t", (3, 1)), ("K", (3, 3)), ("dist", (5,))):
         if cams.dtype.names is None or field not in cams.dtype.names:
             raise _error(path, "cameras", field, f"missing from the structured dtype {cams.dtype}")
-        _check_array(path, "cameras", field, cams[field], (n_s, n_c, *shape))
+        _check_array(path, "cameras", field, cams[field], (n_s, n_c, *shape), nan=False)
     fields = {
         "subject_idx": (),
         "action_idx": (),

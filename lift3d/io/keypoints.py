@@ -36,9 +36,10 @@ from lift3d.io.keypoints_mediapipe import read_mediapipe
 from lift3d.io.keypoints_npz import read_keypoints_npz
 from lift3d.io.keypoints_openpose import read_openpose
 
-__all__ = ["FORMATS", "read_keypoints"]
+__all__ = ["DEFAULT_FORMAT", "FORMATS", "read_keypoints"]
 
 FORMATS = ("openpose", "coco", "dlc", "mediapipe", "npz")
+DEFAULT_FORMAT = "openpose"  # the commands' default: Pose2Sim's and most labs' detector output
 
 
 def _guess_format(paths: list[Path]) -> str:
@@ -51,11 +52,14 @@ def _guess_format(paths: list[Path]) -> str:
     if suffix in (".h5", ".hdf5", ".csv"):
         return "dlc"
     if suffix == ".json":
-        with open(first, encoding="utf-8") as f:
-            head = f.read(256).lstrip()
-        if head.startswith("["):
+        try:
+            with open(first, "rb") as f:
+                head = f.read(256).lstrip()
+        except OSError as e:
+            raise KeypointFileError(f"{first}: cannot read: {e}") from None
+        if head.startswith(b"["):
             return "coco"
-        if head.startswith("{"):
+        if head.startswith(b"{"):
             return "mediapipe"
     raise KeypointFileError(
         f"{first}: cannot tell the keypoint format; pass format= (one of {', '.join(FORMATS)})"

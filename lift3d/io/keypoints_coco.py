@@ -16,8 +16,11 @@ from lift3d.io._keypoint_files import (
     as_paths,
     assemble,
     flat_numbers,
+    frame_number,
     last_int,
     load_json,
+    number,
+    short,
     triplets,
     view_names,
 )
@@ -71,7 +74,7 @@ def read_coco(
                 continue
             image_id = det["image_id"]
             if image_to_frame is None:
-                frame = image_id if isinstance(image_id, int) else last_int(str(image_id))
+                frame = frame_number(image_id) if isinstance(image_id, int) else last_int(str(image_id))
             else:
                 try:
                     frame = image_to_frame(image_id) if callable(image_to_frame) else image_to_frame[image_id]
@@ -79,12 +82,14 @@ def read_coco(
                     raise KeypointFileError(
                         f"{where}, field 'image_id': {image_id!r} not in image_to_frame"
                     ) from None
-            if not isinstance(frame, (int, np.integer)):
-                raise KeypointFileError(f"{where}, field 'image_id': no frame number in {image_id!r}")
+            if frame_number(frame) is None:
+                raise KeypointFileError(f"{where}, field 'image_id': no frame number in {short(image_id)}")
             field = f"{where}, field 'keypoints'"
             kp = triplets(flat_numbers(det["keypoints"], field), skel.num_joints, skel, field)
-            score = det.get("score", np.nan)
-            by_frame.setdefault(int(frame), []).append((kp, float(np.nan if score is None else score)))
+            score = det.get("score")
+            if score is not None and number(score) is None:
+                raise KeypointFileError(f"{where}, field 'score': expected a number, got {short(score)}")
+            by_frame.setdefault(int(frame), []).append((kp, np.nan if score is None else number(score)))
         order = sorted(by_frame)
         p = max([len(by_frame[k]) for k in order] + [0])
         xyc, sc = np.full((len(order), p, skel.num_joints, 3), np.nan), np.full((len(order), p), np.nan)

@@ -20,7 +20,7 @@ import numpy as np
 from lift3d.core.keypoints import Keypoints2D
 from lift3d.core.skeleton import OPENPOSE_COCO_18, SKELETONS, Skeleton, get_skeleton
 from lift3d.errors import KeypointFileError
-from lift3d.io._keypoint_files import PathLike, View, as_paths, assemble, view_names
+from lift3d.io._keypoint_files import PathLike, View, as_paths, assemble, short, view_names
 
 __all__ = ["read_dlc"]
 
@@ -54,54 +54,66 @@ def _dlc_h5(path: Path) -> tuple[list[str], list[tuple], np.ndarray, np.ndarray]
     fail = lambda msg: KeypointFileError(f"{path}: {msg}; export CSV from DeepLabCut instead")  # noqa: E731
     try:
         f = h5py.File(path, "r")
-    except OSError as e:
-        raise KeypointFileError(f"{path}: not an HDF5 file ({e})") from None
-    with f:
-        keys = [k for k in f if isinstance(f[k], h5py.Group) and "pandas_type" in f[k].attrs]
-        if not keys:
-            raise fail("no pandas DataFrame in the file")
-        g = f["df_with_missing" if "df_with_missing" in keys else keys[0]]
-        kind = g.attrs["pandas_type"].decode()
-        if kind == "frame_table":  # format="table": rows (index, values_block_k (c_k,)), pickled labels
-            table = g["table"][()]
-            try:
-                unpickle = lambda a: _NoGlobals(io.BytesIO(bytes(a))).load()  # noqa: E731
-                columns = [tuple(c) for c in unpickle(g.attrs["non_index_axes"])[0][1]]
-                info = unpickle(g.attrs["info"])
-                levels = list(info.get(1, {}).get("names") or [])
-                label_of: dict[tuple, np.ndarray] = {}
-                for name in table.dtype.names:
-                    if name.startswith("values_block_"):
-                        labels = unpickle(g["table"].attrs[f"{name}_kind"])
-                        for k, lab in enumerate(labels):
-                            label_of[tuple(lab)] = table[name][:, k]
-                values = np.stack([label_of[c] for c in columns], axis=1).astype(np.float64)
-            except (pickle.UnpicklingError, KeyError, IndexError, TypeError, ValueError, EOFError) as e:
-                raise fail(f"unsupported pandas table layout ({e})") from None
-            index = table["index"]
-        elif kind == "frame":  # format="fixed": MultiIndex columns as level/label arrays, float blocks
-            try:
-                n = int(g.attrs["axis0_nlevels"])
-                lv = [g[f"axis0_level{i}"][()].astype(str) for i in range(n)]
-                codes = [g[f"axis0_label{i}"][()] for i in range(n)]
-                columns = list(zip(*[lv[i][codes[i]].tolist() for i in range(n)], strict=True))
-                levels = [g[f"axis0_level{i}"].attrs["name"].decode() for i in range(n)]
-                label_of = {}
-                for b in range(int(g.attrs["nblocks"])):
-                    items = zip(
-                        *[g[f"block{b}_items_level{i}"][()].astype(str)[g[f"block{b}_items_label{i}"][()]].tolist()
-                          for i in range(n)],
-                        strict=True,
-                    )  # fmt: skip
-                    vals = g[f"block{b}_values"][()]
-                    for k, lab in enumerate(items):
-                        label_of[tuple(lab)] = vals[:, k]
-                values = np.stack([label_of[c] for c in columns], axis=1).astype(np.float64)
-                index = g["axis1"][()]
-            except (KeyError, IndexError, TypeError, ValueError) as e:
-                raise fail(f"unsupported pandas fixed layout ({e})") from None
-        else:
-            raise fail(f"unsupported pandas storage {kind!r}")
+    except Exception as e:  # OSError, or whatever else a damaged superblock makes HDF5 raise
+        raise KeypointFileError(f"{path}: not an HDF5 file ({short(e, 160)})") from None
+    try:
+        with f:
+            return _dlc_h5_frame(f, fail)
+    except KeypointFileError:
+        raise
+    except Exception as e:  # a damaged file: HDF5 raises KeyError, RuntimeError, OSError, ValueError, ...
+        raise KeypointFileError(f"{path}: damaged HDF5 file ({type(e).__name__}: {short(e, 160)})") from None
+
+
+def _dlc_h5_frame(f, fail) -> tuple[list[str], list[tuple], np.ndarray, np.ndarray]:
+    """`_dlc_h5` of an open file."""
+    import h5py
+
+    keys = [k for k in f if isinstance(f[k], h5py.Group) and "pandas_type" in f[k].attrs]
+    if not keys:
+        raise fail("no pandas DataFrame in the file")
+    g = f["df_with_missing" if "df_with_missing" in keys else keys[0]]
+    kind = g.attrs["pandas_type"].decode()
+    if kind == "frame_table":  # format="table": rows (index, values_block_k (c_k,)), pickled labels
+        table = g["table"][()]
+        try:
+            unpickle = lambda a: _NoGlobals(io.BytesIO(bytes(a))).load()  # noqa: E731
+            columns = [tuple(c) for c in unpickle(g.attrs["non_index_axes"])[0][1]]
+            info = unpickle(g.attrs["info"])
+            levels = list(info.get(1, {}).get("names") or [])
+            label_of: dict[tuple, np.ndarray] = {}
+            for name in table.dtype.names:
+                if name.startswith("values_block_"):
+                    labels = unpickle(g["table"].attrs[f"{name}_kind"])
+                    for k, lab in enumerate(labels):
+                        label_of[tuple(lab)] = table[name][:, k]
+            values = np.stack([label_of[c] for c in columns], axis=1).astype(np.float64)
+        except (pickle.UnpicklingError, KeyError, IndexError, TypeError, ValueError, EOFError) as e:
+            raise fail(f"unsupported pandas table layout ({short(e, 160)})") from None
+        index = table["index"]
+    elif kind == "frame":  # format="fixed": MultiIndex columns as level/label arrays, float blocks
+        try:
+            n = int(g.attrs["axis0_nlevels"])
+            lv = [g[f"axis0_level{i}"][()].astype(str) for i in range(n)]
+            codes = [g[f"axis0_label{i}"][()] for i in range(n)]
+            columns = list(zip(*[lv[i][codes[i]].tolist() for i in range(n)], strict=True))
+            levels = [g[f"axis0_level{i}"].attrs["name"].decode() for i in range(n)]
+            label_of = {}
+            for b in range(int(g.attrs["nblocks"])):
+                items = zip(
+                    *[g[f"block{b}_items_level{i}"][()].astype(str)[g[f"block{b}_items_label{i}"][()]].tolist()
+                      for i in range(n)],
+                    strict=True,
+                )  # fmt: skip
+                vals = g[f"block{b}_values"][()]
+                for k, lab in enumerate(items):
+                    label_of[tuple(lab)] = vals[:, k]
+            values = np.stack([label_of[c] for c in columns], axis=1).astype(np.float64)
+            index = g["axis1"][()]
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise fail(f"unsupported pandas fixed layout ({short(e, 160)})") from None
+    else:
+        raise fail(f"unsupported pandas storage {kind!r}")
     return levels, columns, index, values
 
 
@@ -112,14 +124,17 @@ def _dlc_csv(path: Path) -> tuple[list[str], list[tuple], np.ndarray, np.ndarray
         raise KeypointFileError(f"{path}: cannot read DeepLabCut CSV ({e})") from None
     lines = text.splitlines()
     header = []
-    for row in csv.reader(lines[:4]):
-        header.append(row)
-        if row and row[0] == "coords":
-            break
-        if not row or row[0] not in _DLC_LEVELS[:3]:
-            raise KeypointFileError(f"{path}: line {len(header)}: expected DeepLabCut header rows "
-                                    f"scorer, [individuals], bodyparts, coords")  # fmt: skip
-    if header[-1][:1] != ["coords"] or any(len(r) != len(header[0]) for r in header):
+    try:
+        for row in csv.reader(lines[:4]):
+            header.append(row)
+            if row and row[0] == "coords":
+                break
+            if not row or row[0] not in _DLC_LEVELS[:3]:
+                raise KeypointFileError(f"{path}: line {len(header)}: expected DeepLabCut header rows "
+                                        f"scorer, [individuals], bodyparts, coords")  # fmt: skip
+    except csv.Error as e:
+        raise KeypointFileError(f"{path}: line {len(header) + 1}: {e}") from None
+    if not header or header[-1][:1] != ["coords"] or any(len(r) != len(header[0]) for r in header):
         raise KeypointFileError(f"{path}: line {len(header)}: expected a 'coords' row as wide as 'scorer'")
     width = len(header[0]) - 1
     rows = [
@@ -159,7 +174,14 @@ def _dlc_view(path: Path) -> tuple[list[str], list[str], np.ndarray, np.ndarray]
         _dlc_h5(path) if path.suffix.lower() in (".h5", ".hdf5") else _dlc_csv(path)
     )
     if "bodyparts" not in levels or "coords" not in levels:
-        raise KeypointFileError(f"{path}: column levels {levels}: expected bodyparts and coords")
+        raise KeypointFileError(f"{path}: column levels {short(levels)}: expected bodyparts and coords")
+    columns = [tuple(str(x) for x in c) for c in columns]
+    index, values = np.asarray(index), np.asarray(values)
+    if any(len(c) != len(levels) for c in columns):
+        raise KeypointFileError(f"{path}: column labels of another length than the levels {short(levels)}")
+    if index.ndim != 1 or values.shape != (len(index), len(columns)):
+        raise KeypointFileError(f"{path}: {len(columns)} columns and {index.shape} row labels, got values of "
+                                f"shape {values.shape}")  # fmt: skip
     li = levels.index("individuals") if "individuals" in levels else None
     lb, lc = levels.index("bodyparts"), levels.index("coords")
     inds = list(dict.fromkeys(c[li] for c in columns)) if li is not None else [""]
@@ -174,10 +196,12 @@ def _dlc_view(path: Path) -> tuple[list[str], list[str], np.ndarray, np.ndarray]
             parts.index(c[lb]),
             ("x", "y", "likelihood").index(c[lc]),
         ] = values[:, k]
-    index = np.asarray(index)
-    integral = index.dtype.kind in "iu" or (
-        index.dtype.kind == "f" and np.all(np.isfinite(index) & (index % 1 == 0))
-    )
+    if index.dtype.kind in "iuf":
+        number = index.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            integral = np.all(np.isfinite(number) & (number % 1 == 0) & (np.abs(number) < 2**53))
+    else:
+        integral = False
     # labeled-data files are indexed by image path: number their rows
     frames = index.astype(np.int64) if integral else np.arange(len(index))
     return inds, parts, frames, xyc

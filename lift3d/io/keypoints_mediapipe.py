@@ -10,15 +10,30 @@ import numpy as np
 from lift3d.core.keypoints import Keypoints2D
 from lift3d.core.skeleton import get_skeleton
 from lift3d.errors import KeypointFileError
-from lift3d.io._keypoint_files import PathLike, View, as_paths, assemble, load_json, view_names
+from lift3d.io._keypoint_files import (
+    PathLike,
+    View,
+    as_paths,
+    assemble,
+    frame_number,
+    load_json,
+    number,
+    short,
+    view_names,
+)
 
 __all__ = ["read_mediapipe"]
 
 
-def _landmark(lm: dict, width: float, height: float) -> list[float]:
+def _landmark(lm: Any, width: float, height: float) -> list[float]:
     """(x px, y px, visibility) of a normalised MediaPipe landmark (pixel centres at integer coordinates)."""
-    vis = lm.get("visibility", 1.0)
-    return [float(lm["x"]) * width - 0.5, float(lm["y"]) * height - 0.5, float(1.0 if vis is None else vis)]
+    if not isinstance(lm, dict):
+        raise ValueError(f"expected an object, got {short(lm)}")
+    x, y = number(lm.get("x")), number(lm.get("y"))
+    vis = 1.0 if lm.get("visibility") is None else number(lm["visibility"])
+    if x is None or y is None or vis is None:
+        raise ValueError(f"expected numeric 'x', 'y' (and 'visibility'), got {short(lm)}")
+    return [x * width - 0.5, y * height - 0.5, vis]
 
 
 def read_mediapipe(
@@ -62,15 +77,24 @@ def read_mediapipe(
         data = load_json(path)
         if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
             raise KeypointFileError(f"{path}: field 'frames': expected a list (MediaPipe JSON layout)")
-        w, h = image_size if image_size is not None else (data.get("image_width"), data.get("image_height"))
-        if not all(isinstance(s, (int, float)) and s > 0 for s in (w, h)):
+        if image_size is not None:
+            w, h = image_size
+        elif "image_width" not in data or "image_height" not in data:
             raise KeypointFileError(f"{path}: fields 'image_width'/'image_height' missing: pass image_size=")
+        else:
+            w, h = number(data["image_width"]), number(data["image_height"])
+            if not all(s is not None and 0 < s < np.inf for s in (w, h)):
+                raise KeypointFileError(f"{path}: fields 'image_width'/'image_height': expected positive numbers, "
+                                        f"got {short(data['image_width'])}, {short(data['image_height'])}")  # fmt: skip
         if data.get("fps") is not None:
-            rates.append(float(data["fps"]))
+            fps_file = number(data["fps"])
+            if fps_file is None or not 0 < fps_file < np.inf:
+                raise KeypointFileError(f"{path}: field 'fps': expected a positive number, got {short(data['fps'])}")
+            rates.append(fps_file)
         frames, people = [], []
         for i, entry in enumerate(data["frames"]):
-            frame = entry.get("frame") if isinstance(entry, dict) else None
-            if not isinstance(frame, int) or not isinstance(entry.get("landmarks"), list):
+            frame = frame_number(entry.get("frame")) if isinstance(entry, dict) else None
+            if frame is None or not isinstance(entry.get("landmarks"), list):
                 raise KeypointFileError(f"{path}: frames[{i}]: expected 'frame' (int) and 'landmarks' (list)")
             marks = entry["landmarks"]
             persons = marks if marks and isinstance(marks[0], list) else ([marks] if marks else [])
@@ -81,10 +105,8 @@ def read_mediapipe(
                     raise KeypointFileError(f"{where}: expected {skel.num_joints} landmarks")
                 try:
                     rows.append([_landmark(lm, w, h) for lm in person])
-                except (TypeError, KeyError, ValueError) as e:
-                    raise KeypointFileError(
-                        f"{where}: each landmark needs numeric 'x' and 'y' ({e})"
-                    ) from None
+                except ValueError as e:
+                    raise KeypointFileError(f"{where}: each landmark needs numeric 'x' and 'y' ({e})") from None
             frames.append(frame)
             people.append(np.asarray(rows, dtype=np.float64).reshape(len(rows), skel.num_joints, 3))
         if len(set(frames)) != len(frames):

@@ -11,8 +11,9 @@ import numpy as np
 from lift3d.core.keypoints import Keypoints2D
 from lift3d.core.skeleton import Skeleton, get_skeleton
 from lift3d.errors import KeypointFileError
-from lift3d.io._keypoint_files import SKELETON_BY_JOINT_COUNT, PathLike, View, assemble
+from lift3d.io._keypoint_files import SKELETON_BY_JOINT_COUNT, PathLike, View, assemble, short
 from lift3d.io.atomic import atomic_write
+from lift3d.io.npz import load_npz
 
 __all__ = ["read_keypoints_npz", "write_keypoints_npz"]
 
@@ -31,52 +32,72 @@ def read_keypoints_npz(
     ``frame_ids`` (t,), ``fps`` (scalar). The `skeleton` / `views` arguments override the file's.
 
     Raises:
-        KeypointFileError: Naming the file and the array.
+        KeypointFileError: Naming the file and the array: not an npz, a damaged member, an array of Python
+            objects (never unpickled), of text where numbers belong, or of the wrong shape.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise KeypointFileError(f"{path}: cannot read npz ({e})") from None
+    data = load_npz(path, KeypointFileError)
+    fail = lambda name, problem: KeypointFileError(f"{path}: array {name!r}: {problem}")  # noqa: E731
     if "points" not in data:
-        raise KeypointFileError(f"{path}: array 'points' missing")
-    pts = np.asarray(data["points"], dtype=np.float64)
+        raise KeypointFileError(f"{path}: array 'points' missing (the file holds {short(sorted(data), 120)})")
+    pts = _numbers(data["points"], "points", fail)
     if pts.ndim not in (4, 5) or pts.shape[-1] != 2:
-        raise KeypointFileError(
-            f"{path}: array 'points': expected (t, v, j, 2) or (t, v, p, j, 2), got {pts.shape}"
-        )
-    conf = np.asarray(data.get("confidence", np.ones(pts.shape[:-1])), dtype=np.float64)
+        raise fail("points", f"expected shape (t, v, j, 2) or (t, v, p, j, 2), got {pts.shape}")
+    conf = _numbers(data["confidence"], "confidence", fail) if "confidence" in data else np.ones(pts.shape[:-1])
     if conf.shape != pts.shape[:-1]:
-        raise KeypointFileError(
-            f"{path}: array 'confidence' must have shape {pts.shape[:-1]}, got {conf.shape}"
-        )
+        raise KeypointFileError(f"{path}: array 'confidence' must have shape {pts.shape[:-1]}, got {conf.shape}")
     if pts.ndim == 4:  # one person
         pts, conf = pts[:, :, None], conf[:, :, None]
-    name = skeleton if skeleton is not None else (str(data["skeleton"]) if "skeleton" in data else None)
-    if name is None:
-        if pts.shape[3] not in SKELETON_BY_JOINT_COUNT:
-            raise KeypointFileError(
-                f"{path}: array 'skeleton' missing; pass skeleton= (--skeleton) for {pts.shape[3]} joints"
-            )
-        name = SKELETON_BY_JOINT_COUNT[pts.shape[3]]
-    skel = get_skeleton(name)
+    if skeleton is not None:
+        skel = get_skeleton(skeleton)
+    elif "skeleton" in data:
+        name = _string(data["skeleton"], "skeleton", fail)
+        try:
+            skel = get_skeleton(name)
+        except KeyError as err:
+            raise fail("skeleton", str(err.args[0])) from None
+    elif pts.shape[3] in SKELETON_BY_JOINT_COUNT:
+        skel = get_skeleton(SKELETON_BY_JOINT_COUNT[pts.shape[3]])
+    else:
+        raise KeypointFileError(
+            f"{path}: array 'skeleton' missing; pass skeleton= (--skeleton) for {pts.shape[3]} joints"
+        )
     if pts.shape[3] != skel.num_joints:
-        raise KeypointFileError(f"{path}: array 'points': {pts.shape[3]} joints, skeleton {skel.name!r} has "
-                                f"{skel.num_joints}")  # fmt: skip
+        raise fail("points", f"{pts.shape[3]} joints, skeleton {skel.name!r} has {skel.num_joints}")
     t, v = pts.shape[:2]
-    names = (
-        list(views)
-        if views is not None
-        else [str(s) for s in data.get("views", [f"cam{i}" for i in range(v)])]
-    )
-    frames = np.asarray(data.get("frame_ids", np.arange(t)), dtype=np.int64)
-    if len(names) != v or frames.shape != (t,):
-        raise KeypointFileError(f"{path}: arrays 'views'/'frame_ids' must have {v} names / {t} frames")
-    fps = float(data["fps"]) if "fps" in data and np.isfinite(data["fps"]) else None
+    if views is not None:
+        names = [str(n) for n in views]
+    elif "views" in data:
+        names = [_string(n, "views", fail) for n in np.atleast_1d(data["views"])]
+    else:
+        names = [f"cam{i}" for i in range(v)]
+    if len(names) != v or len(set(names)) != v:
+        raise fail("views", f"expected {v} distinct camera names, got {names[:8]}")
+    frames = _numbers(data["frame_ids"], "frame_ids", fail) if "frame_ids" in data else np.arange(t)
+    if frames.shape != (t,) or not np.all(np.isfinite(frames) & (frames % 1 == 0) & (np.abs(frames) < 2**53)):
+        raise fail("frame_ids", f"expected {t} integer frame numbers, got shape {frames.shape}")
+    fps = _numbers(data["fps"], "fps", fail) if "fps" in data else np.array(np.nan)
+    fps = float(fps.ravel()[0]) if fps.size == 1 else -1.0
+    if not (np.isnan(fps) or (np.isfinite(fps) and fps > 0)):  # NaN: none recorded (the writer's None)
+        raise fail("fps", f"expected a positive frame rate or NaN, got {data['fps'].ravel()[:4].tolist()}")
     xyc = np.concatenate([pts, conf[..., None]], axis=-1)
-    return assemble([View(n, str(path), frames, xyc[:, i]) for i, n in enumerate(names)], skel, fps=fps,
-                     dtype=dtype, notes=[])  # fmt: skip
+    return assemble([View(n, str(path), frames.astype(np.int64), xyc[:, i]) for i, n in enumerate(names)], skel,
+                    fps=None if np.isnan(fps) else fps, dtype=dtype, notes=[])  # fmt: skip
+
+
+def _numbers(arr: np.ndarray, name: str, fail) -> np.ndarray:
+    """`arr` as float64 if it holds real numbers (bool, int, float), else `fail`."""
+    if arr.dtype.kind not in "biuf":
+        raise fail(name, f"expected numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
+def _string(arr: np.ndarray, name: str, fail) -> str:
+    """A scalar string array (``np.array("coco")``) as str, else `fail`."""
+    if np.ndim(arr) != 0 or np.asarray(arr).dtype.kind not in "US":
+        raise fail(name, f"expected text, got {np.asarray(arr).dtype} of shape {np.shape(arr)}")
+    value = np.asarray(arr).item()
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def write_keypoints_npz(path: PathLike, keypoints: Keypoints2D) -> Path:

@@ -52,17 +52,15 @@ def _openpose_file(path: Path, skeleton: Skeleton | None) -> list[np.ndarray]:
     """People of one OpenPose file as (J, 3) arrays (an empty pose_keypoints_2d gives an all-NaN person)."""
     data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("people"), list):
-        raise KeypointFileError(f"{path}: field 'people': expected a list (OpenPose JSON)")
+        raise KeypointFileError(f"{path}: people: expected a list (OpenPose JSON)")
     people = []
     for i, person in enumerate(data["people"]):
-        where = f"{path}: person {i}, field 'pose_keypoints_2d'"
+        where = f"{path}: people[{i}].pose_keypoints_2d"
         if not isinstance(person, dict) or "pose_keypoints_2d" not in person:
             raise KeypointFileError(f"{where}: missing")
         flat = flat_numbers(person["pose_keypoints_2d"], where)
-        if flat.size == 0:
-            people.append(
-                None
-            )  # OpenPose writes empty lists for a person it dropped: keep the slot, all missing
+        if flat.size == 0:  # OpenPose writes empty lists for a person it dropped: keep the slot, all missing
+            people.append(None)
             continue
         if skeleton is None:
             n = flat.size // 3

@@ -10,8 +10,9 @@ the same folder, then ``os.replace``): a failed write leaves any previous file i
   (``Frame#``, ``Time``, each name followed by two empty cells), the ``X1 Y1 Z1 ...`` row, then one
   tab-separated row per frame. Missing values are empty fields (what Pose2Sim writes and OpenSim reads as
   NaN). Diagnostics are not stored (TRC has no place for them).
-- C3D (via ezc3d): ``POINT:LABELS``, ``POINT:RATE``, ``POINT:UNITS``; missing points are NaN with residual
-  -1. The reprojection error is stored as the C3D residual, in px, which C3D quantises to 256 steps:
+- C3D (written with ezc3d, read with numpy alone by `lift3d.io._c3d`): ``POINT:LABELS``, ``POINT:RATE``,
+  ``POINT:UNITS``; missing points are NaN with residual -1. The reprojection error is stored as the C3D
+  residual, in px, which C3D quantises to 256 steps:
   ``POINT:SCALE`` is set to ``-max(error) / 255``, so the error comes back to within half that step.
   ``ncams`` and ``score`` are not stored. ``POINT:X_SCREEN`` / ``Y_SCREEN`` record the vertical axis.
 - CSV: header ``frame, time_s``, then for each joint ``<joint>_x_<u>, <joint>_y_<u>, <joint>_z_<u>``
@@ -26,13 +27,11 @@ coordinates as stored, and ``y_up`` when the file records it.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import io
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,9 @@ from numpy.typing import ArrayLike
 
 from lift3d.core.motion import UNITS, Motion, zup_to_yup
 from lift3d.errors import MotionFileError
-from lift3d.io.atomic import atomic_write
+from lift3d.io._c3d import read_c3d_points
+from lift3d.io.atomic import atomic_path, atomic_write
+from lift3d.io.npz import load_npz
 
 __all__ = ["write_motion", "read_motion", "read_trc", "read_c3d", "read_motion_csv", "read_motion_npz"]
 
@@ -123,6 +124,30 @@ def _number(text: str, what: str, fail) -> float:
         raise fail(f"{what}: not a number: {text!r}") from None
 
 
+def _count(text: str, what: str, fail) -> int:
+    """A non-negative integer field, else `fail`."""
+    value = _number(text, what, fail)
+    if not (np.isfinite(value) and value >= 0 and value % 1 == 0 and value < 2**31):
+        raise fail(f"{what}: expected a count, got {text!r}")
+    return int(value)
+
+
+def _rate(value: float, what: str, fail) -> float:
+    """A frame rate: finite and positive, else `fail`."""
+    if not (np.isfinite(value) and value > 0):
+        raise fail(f"{what}: expected a positive frame rate, got {value!r}")
+    return float(value)
+
+
+def _frame_ids(column: np.ndarray, what: str, fail) -> np.ndarray:
+    """Frame numbers (n,) as int64 if they are integers (|n| < 2**53), else `fail` naming the first bad row."""
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(column) & (column % 1 == 0) & (np.abs(column) < 2**53)
+    if not ok.all():
+        raise fail(f"{what}: data row {np.argmin(ok) + 1}: expected a frame number, got {column[np.argmin(ok)]!r}")
+    return column.astype(np.int64)
+
+
 def _parse_table(lines: list[tuple[int, str]], width: int, sep: str, path) -> np.ndarray:
     """(n, width) float64 from (line number, line) pairs; empty fields are NaN; errors name the line."""
     if not lines:
@@ -196,21 +221,18 @@ def read_trc(path: PathLike) -> Motion:
     if units not in UNITS:
         raise fail(f"line 3: field 'Units': expected 'm' or 'mm', got {units!r}")
     names = tuple(n.strip() for n in lines[3].split("\t")[2:] if n.strip())
-    n_markers = int(_number(header["NumMarkers"], "field 'NumMarkers'", fail))
+    n_markers = _count(header["NumMarkers"], "line 3: field 'NumMarkers'", fail)
     if len(names) != n_markers:
         raise fail(f"line 4: {len(names)} marker names, field 'NumMarkers' says {n_markers}")
     data_lines = [(k, ln) for k, ln in enumerate(lines[5:], start=6) if ln.strip()]
     table = _parse_table(data_lines, 2 + 3 * n_markers, "\t", path)
-    n_frames = int(_number(header["NumFrames"], "field 'NumFrames'", fail))
+    n_frames = _count(header["NumFrames"], "line 3: field 'NumFrames'", fail)
     if len(table) != n_frames:
         raise fail(f"{len(table)} data lines, field 'NumFrames' says {n_frames}")
-    fps = _number(header["DataRate"], "field 'DataRate'", fail)
-    frames = table[:, 0]
-    if not np.all(np.isfinite(frames)):
-        raise fail("column 'Frame#': empty field")
+    fps = _rate(_number(header["DataRate"], "line 3: field 'DataRate'", fail), "line 3: field 'DataRate'", fail)
     return Motion(
         points=table[:, 2:].reshape(n_frames, n_markers, 3), joint_names=names, fps=fps, units=units,
-        frame_ids=frames.astype(np.int64), time=table[:, 1], source=str(path),
+        frame_ids=_frame_ids(table[:, 0], "column 'Frame#'", fail), time=table[:, 1], source=str(path),
     )  # fmt: skip
 
 
@@ -249,53 +271,36 @@ def _write_c3d(path: PathLike, data: _Data) -> Path:
     c3d.add_parameter("POINT", "Y_SCREEN", ["+Y" if data.y_up else "+Z"])
     c3d["header"]["points"]["first_frame"] = int(data.frames[0]) if t else 0
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.c3d", dir=path.parent)
-    os.close(fd)
-    try:
-        c3d.write(tmp)  # ezc3d writes to a path itself: write beside the target, then rename
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:  # ezc3d writes to a path itself: write beside the target, then rename
+        c3d.write(str(tmp))
     return path
 
 
 def read_c3d(path: PathLike) -> Motion:
-    """Read the points of a C3D file with ezc3d (residual < 0 means missing).
+    """Read the points of a C3D file (residual < 0 means missing), with `lift3d.io._c3d` (numpy alone).
 
     Raises:
         MotionFileError: Naming the file and the parameter.
     """
-    import ezc3d
-
     path = Path(path)
     if not path.is_file():
         raise MotionFileError(f"{path}: no such file")
-    try:
-        c3d = ezc3d.c3d(str(path))
-    except Exception as e:  # ezc3d raises RuntimeError / IOError subclasses on malformed files
-        raise MotionFileError(f"{path}: cannot read C3D ({e})") from None
-    params = c3d["parameters"]
-    point = params["POINT"]
-    units = str(point["UNITS"]["value"][0]).strip() if len(point["UNITS"]["value"]) else "mm"
+    c3d = read_c3d_points(path)
+    units = c3d["units"] or "mm"
     if units not in UNITS:
         raise MotionFileError(f"{path}: parameter 'POINT:UNITS': expected 'm' or 'mm', got {units!r}")
-    xyz = np.asarray(c3d["data"]["points"], dtype=np.float64)[:3].transpose(2, 1, 0)  # (t, j, 3)
-    residual = np.asarray(c3d["data"]["meta_points"]["residuals"], dtype=np.float64)[0].T  # (t, j)
+    xyz, residual = c3d["points"], c3d["residual"]
     valid = np.isfinite(xyz).all(axis=-1) & (residual >= 0)
-    fps = float(np.asarray(point["RATE"]["value"]).ravel()[0])
-    frames = c3d["header"]["points"]["first_frame"] + np.arange(len(xyz), dtype=np.int64)
-    error = None
-    if "LIFT3D" in params and "RESIDUAL_UNITS" in params["LIFT3D"]:  # written by lift3d: residual = error px
-        error = np.where(valid, residual, np.nan)  # (a valid point written without an error reads 0)
-    screen = point["Y_SCREEN"]["value"][0] if "Y_SCREEN" in point else None
-    names = tuple(str(n).strip() for n in point["LABELS"]["value"])
+    fps = _rate(c3d["rate"], "parameter 'POINT:RATE'", lambda msg: MotionFileError(f"{path}: {msg}"))
+    frames = c3d["first_frame"] + np.arange(len(xyz), dtype=np.int64)
+    # written by lift3d: the residual is the reprojection error in px (a valid point written without one reads 0)
+    error = np.where(valid, residual, np.nan) if c3d["lift3d_residuals"] else None
+    names = tuple(c3d["labels"][: xyz.shape[1]])
+    names += tuple(f"point{k + 1}" for k in range(len(names), xyz.shape[1]))  # unlabelled points
     return Motion(
         points=np.where(valid[..., None], xyz, np.nan), joint_names=names, fps=fps,
         units=units, frame_ids=frames, time=frames / fps, error=error,
-        y_up={"+Y": True, "+Z": False}.get(screen), source=str(path),
+        y_up={"+Y": True, "+Z": False}.get(c3d["y_screen"]), source=str(path),
     )  # fmt: skip
 
 
@@ -337,8 +342,10 @@ def read_motion_csv(path: PathLike, *, fps: float | None = None) -> Motion:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise MotionFileError(f"{path}: cannot read ({e})") from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    try:
+        header = next(csv.reader(io.StringIO(text)), None)
+    except csv.Error as e:
+        raise MotionFileError(f"{path}: line 1: {e}") from None
     if not header or header[:2] != ["frame", "time_s"]:
         raise MotionFileError(f"{path}: line 1: expected columns 'frame', 'time_s', ...")
     units = {m.group(1) for h in header if (m := re.search(r"_[xyz]_(m|mm)$", h))}
@@ -348,6 +355,8 @@ def read_motion_csv(path: PathLike, *, fps: float | None = None) -> Motion:
         )
     (u,) = units
     names = list(dict.fromkeys(h[: -len(f"_x_{u}")] for h in header if h.endswith(f"_x_{u}")))
+    if not names:
+        raise MotionFileError(f"{path}: line 1: no '<joint>_x_{u}' column")
     col = {h: i for i, h in enumerate(header)}
     lines = text.splitlines()[1:]
     table = _parse_table(
@@ -360,13 +369,15 @@ def read_motion_csv(path: PathLike, *, fps: float | None = None) -> Motion:
     except KeyError as e:
         raise MotionFileError(f"{path}: line 1: column {e.args[0]!r} missing") from None
     time = table[:, 1]
+    fail = lambda msg: MotionFileError(f"{path}: {msg}")  # noqa: E731
+    frames = _frame_ids(table[:, 0], "column 'frame'", fail)
     if fps is None:  # from the span of frames and times, to 6 significant digits (times have 9 decimals)
         span = time[-1] - time[0] if len(time) > 1 else np.nan
-        if not np.isfinite(span) or span <= 0:
+        with np.errstate(over="ignore"):
+            fps = float(f"{(frames[-1] - frames[0]) / span:.6g}") if np.isfinite(span) and span > 0 else np.nan
+        if not (np.isfinite(fps) and fps > 0):
             raise MotionFileError(f"{path}: column 'time_s': cannot infer the frame rate; pass fps=")
-        fps = float(f"{(table[-1, 0] - table[0, 0]) / span:.6g}")
-    frames = table[:, 0].astype(np.int64)
-    return Motion(points, tuple(names), fps, u, frames, time, source=str(path), **diag)
+    return Motion(points, tuple(names), float(fps), u, frames, time, source=str(path), **diag)
 
 
 # ------------------------------------------------------------------------------------------------- npz
@@ -386,27 +397,46 @@ def read_motion_npz(path: PathLike) -> Motion:
     """Read an npz written by `write_motion`.
 
     Raises:
-        MotionFileError: Naming the file and the array.
+        MotionFileError: Naming the file and the array: not an npz, a damaged member, an array of Python
+            objects (never unpickled), of text where numbers belong, or of the wrong shape.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise MotionFileError(f"{path}: cannot read npz ({e})") from None
+    arrays = load_npz(path, MotionFileError)
+    fail = lambda name, problem: MotionFileError(f"{path}: array {name!r}: {problem}")  # noqa: E731
     missing = [k for k in ("points", "joint_names", "fps", "units") if k not in arrays]
     if missing:
         raise MotionFileError(f"{path}: array(s) {missing} missing")
-    points = np.asarray(arrays["points"], dtype=np.float64)
-    if points.ndim != 3 or points.shape[-1] != 3 or len(arrays["joint_names"]) != points.shape[1]:
-        raise MotionFileError(f"{path}: array 'points' {points.shape} does not match 'joint_names'")
-    fps, units = float(arrays["fps"]), str(arrays["units"])
-    frames = np.asarray(arrays.get("frame_ids", np.arange(len(points))), dtype=np.int64)
+    for key in ("points", "fps", "frame_ids", "y_up", *_DIAGNOSTICS):
+        if key in arrays and arrays[key].dtype.kind not in "biuf":
+            raise fail(key, f"expected numbers, got dtype {arrays[key].dtype}")
+    for key in ("joint_names", "units"):
+        if arrays[key].dtype.kind not in "US":
+            raise fail(key, f"expected text, got dtype {arrays[key].dtype}")
+    points = arrays["points"].astype(np.float64)
+    names = arrays["joint_names"]
+    if points.ndim != 3 or points.shape[-1] != 3 or names.shape != points.shape[1:2]:
+        raise fail("points", f"{points.shape} does not match 'joint_names' {names.shape}")
+    t, j = points.shape[:2]
+    fps = float(arrays["fps"].ravel()[0]) if arrays["fps"].size == 1 else np.nan
+    if not (np.isfinite(fps) and fps > 0):
+        raise fail("fps", f"expected a positive frame rate, got {arrays['fps'].ravel()[:4].tolist()}")
+    units = str(arrays["units"].ravel()[0]) if arrays["units"].size == 1 else ""
+    if units not in UNITS:
+        raise fail("units", f"expected 'm' or 'mm', got {arrays['units'].ravel()[:4].tolist()}")
+    frames = arrays["frame_ids"].astype(np.float64) if "frame_ids" in arrays else np.arange(t, dtype=np.float64)
+    if frames.shape != (t,) or not np.all(np.isfinite(frames) & (frames % 1 == 0) & (np.abs(frames) < 2**53)):
+        raise fail("frame_ids", f"expected {t} integer frame numbers, got shape {frames.shape}")
+    y_up = arrays.get("y_up")
+    if y_up is not None and y_up.size != 1:
+        raise fail("y_up", f"expected one flag, got shape {y_up.shape}")
+    diag = {k: arrays[k].astype(np.float64) if k in arrays else None for k in _DIAGNOSTICS}
+    for key, value in diag.items():
+        if value is not None and value.shape != (t, j):
+            raise fail(key, f"expected shape {(t, j)}, got {value.shape}")
+    frames = frames.astype(np.int64)
     return Motion(
-        points=points, joint_names=tuple(str(n) for n in arrays["joint_names"]), fps=fps, units=units,
-        frame_ids=frames, time=frames / fps, y_up=bool(arrays["y_up"]) if "y_up" in arrays else None,
-        source=str(path), **{k: np.asarray(arrays[k], dtype=np.float64) if k in arrays else None
-                             for k in _DIAGNOSTICS},
+        points=points, joint_names=tuple(str(n) for n in names), fps=fps, units=units, frame_ids=frames,
+        time=frames / fps, y_up=None if y_up is None else bool(y_up.ravel()[0]), source=str(path), **diag,
     )  # fmt: skip
 
 

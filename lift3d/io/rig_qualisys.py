@@ -44,7 +44,7 @@ def _xml_float(elem: ET.Element | None, tag: str, key: str, path: Path, camera: 
 def _parse_xml(path: Path) -> ET.Element:
     try:
         return ET.parse(path).getroot()
-    except ET.ParseError as err:
+    except (ET.ParseError, LookupError, ValueError) as err:  # LookupError, ValueError: a bad encoding="..."
         raise RigFileError(f"{path}: invalid XML: {' '.join(str(err).split())}") from None
 
 

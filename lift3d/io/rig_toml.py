@@ -110,6 +110,8 @@ def read_rig_toml(path: str | os.PathLike) -> Rig:
         t, _ = get("translation", [(3,)], "3 numbers")
 
         stored[name] = {"table": table, "n_dist": len(dist)}
+        if rot.shape == (3,) and not np.all(np.abs(rot) < 1e6):  # beyond, sin and cos of the angle are noise
+            raise fail(f"a Rodrigues vector (radians) of implausible size {short(rot.tolist())}")
         if rot.shape == (3,):
             stored[name]["rotation"] = tuple(float(x) for x in rot)
             rvecs.append((len(names), rot))

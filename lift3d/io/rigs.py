@@ -76,6 +76,8 @@ def load_rig(
         RigFileError: A malformed file, or a requested camera the file does not have (`UnknownCameraError`).
     """
     path = Path(path)
+    if path.is_dir():
+        raise RigFileError(f"{path}: is a folder; give a rig file (.toml, Qualisys .qca.txt, OpenCV .yml / .xml)")
     if not path.is_file():
         raise FileNotFoundError(2, "no such rig file", str(path))
     kind = _sniff(path)

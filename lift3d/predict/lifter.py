@@ -90,7 +90,8 @@ def load_lifter(checkpoint: str | os.PathLike | None = None, *, weights_dtype: s
     """
     path = default_checkpoint() if checkpoint is None else Path(checkpoint)
     if not path.is_dir():
-        raise CheckpointError(f"{path}: checkpoint folder not found")
+        what = "is a file, not a checkpoint folder" if path.exists() else "checkpoint folder not found"
+        raise CheckpointError(f"{path}: {what}")
     meta = read_lifter_meta(path)
     try:
         model = Lifter(**meta["model"], rngs=nnx.Rngs(0))
@@ -196,6 +197,16 @@ def _match_rig(rig: Rig, views: Sequence[str]) -> Rig:
         raise LiftInputError(f"rig cameras {list(rig.names)} do not match the keypoint views {list(views)}") from err
 
 
+def _select_views(keypoints, views: Sequence[str], rig: Rig | None):
+    """The chosen views of the keypoints, as a `LiftInputError` naming the views (and rig cameras) there are."""
+    missing = [name for name in views if name not in keypoints.views]
+    if missing:
+        cameras = f"; rig cameras: {', '.join(rig.names)}" if rig is not None else ""
+        raise LiftInputError(f"--views: no view {missing[0]!r} in the keypoints (views: {', '.join(keypoints.views)})"
+                             f"{cameras}")  # fmt: skip
+    return keypoints.select_views(list(views))
+
+
 def _map_joints(points, confidence, source: Skeleton, target: Skeleton):
     if source.name == target.name:
         pts = np.asarray(points, np.float32)
@@ -243,8 +254,8 @@ def lift_keypoints(
     Raises:
         LiftInputError: No frames, unknown views, a skeleton that cannot be mapped, a rig that does not match.
     """
+    kp = keypoints if views is None else _select_views(keypoints, views, rig)
     lifter = checkpoint if isinstance(checkpoint, LoadedLifter) else load_lifter(checkpoint)
-    kp = keypoints if views is None else keypoints.select_views(list(views))
     if kp.num_frames == 0 or kp.num_people == 0:
         raise LiftInputError(f"no detections to lift in {list(kp.source) or 'the keypoints'}")
     conf = np.where(kp.confidence >= min_confidence, kp.confidence, 0.0)

@@ -89,12 +89,26 @@ def check_same_config(workdir: Path, config: Any) -> None:
     file = workdir / "config.json"
     new = config_json(config)
     if file.is_file():
-        old = json.loads(file.read_text("utf-8"))
+        try:
+            old = json.loads(file.read_text("utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+            raise CheckpointError(f"{file}: not a readable config ({err}); fix it, or use a new workdir") from None
+        if not isinstance(old, dict):
+            raise CheckpointError(f"{file}: not a config (a JSON {type(old).__name__}); use a new workdir")
         diff = sorted(k for k in old.keys() | new.keys() if k not in RESUMABLE_FIELDS and old.get(k) != new.get(k))
         if diff:
             details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
             raise CheckpointError(f"{workdir}: holds a run of another config ({details}); use a new workdir")
     write_json(file, new)
+
+
+def _logged_step(line: str) -> float:
+    """The step of a ``metrics.jsonl`` line; inf (dropped on resume) for a line cut short by a crash."""
+    try:
+        step = json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return np.inf
+    return step if isinstance(step, int | float) and not isinstance(step, bool) else np.inf
 
 
 class TrainRun:
@@ -151,15 +165,15 @@ class TrainRun:
         step = self.checkpoints.latest_step()
         if step is None:
             return state, None
-        state, meta = self.checkpoints.restore(state)
-        self._truncate_metrics(step)
+        state, meta = self.checkpoints.restore(state)  # the newest good step (a damaged newer one is set aside)
+        self._truncate_metrics(self.checkpoints.restored_step)
         return sharding.replicate(mesh, state), meta
 
     def _truncate_metrics(self, step: int) -> None:
         if not self.metrics_path.is_file():
             return
-        text = self.metrics_path.read_text("utf-8")
-        keep = [line for line in text.splitlines() if line and json.loads(line)["step"] <= step]
+        text = self.metrics_path.read_text("utf-8", errors="replace")
+        keep = [line for line in text.splitlines() if _logged_step(line) <= step]
         with atomic_write(self.metrics_path) as f:
             f.write("".join(line + "\n" for line in keep))
 

@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 
 from lift3d.core.skeleton import Skeleton
 from lift3d.geometry.camera import Camera, project_points, world_to_camera
+from lift3d.io.atomic import atomic_path
 from lift3d.viz.colors import PALETTE, side_colors
 
 __all__ = ["draw_skeleton", "draw_reprojection", "overlay_video", "tile_images", "video_writer"]
@@ -201,6 +202,7 @@ def tile_images(
 
 
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+VIDEO_SUFFIXES = tuple(_FOURCC)  # the video files `video_writer` can write
 
 
 @contextlib.contextmanager
@@ -221,19 +223,14 @@ def video_writer(path: str | os.PathLike, fps: float, size: Sequence[int]) -> It
     fourcc = _FOURCC.get(path.suffix.lower())
     if fourcc is None:
         raise ValueError(f"{path}: unknown video format {path.suffix!r}; use one of {', '.join(_FOURCC)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), float(fps), tuple(int(s) for s in size))
-    if not writer.isOpened():
-        raise RuntimeError(f"{path}: OpenCV cannot write {fourcc} video (is OpenCV built with FFmpeg?)")
-    try:
-        yield writer
-        writer.release()
-        os.replace(tmp, path)
-    finally:
-        writer.release()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:  # renamed into place on success (or with the command's other outputs)
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), float(fps), tuple(int(s) for s in size))
+        if not writer.isOpened():
+            raise RuntimeError(f"{path}: OpenCV cannot write {fourcc} video (is OpenCV built with FFmpeg?)")
+        try:
+            yield writer
+        finally:
+            writer.release()
 
 
 def overlay_video(

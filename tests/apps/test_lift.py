@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lift3d.apps.lift import LiftConfig, run_lift
-from lift3d.errors import ConfigError, LiftInputError
+from lift3d.errors import ConfigError, LiftInputError, OutputError
 from lift3d.io.keypoints import read_openpose
 from lift3d.io.rigs import load_rig
 from lift3d.predict.lifter import lift_keypoints, load_lifter
@@ -59,8 +59,8 @@ def test_run_lift_bad_inputs(tmp_path):
     src.mkdir(parents=True)
     for f in sorted((BALANCING / "cam01_json").glob("*.json"))[:2]:
         shutil.copy(f, src / f.name)
-    with pytest.raises(LiftInputError, match="output must end"):
-        run_lift(src.parent, skeleton="body_25b", out=tmp_path / "x.txt")
+    with pytest.raises(OutputError, match=r"x\.txt: unknown extension '\.txt'; use \.npz, \.trc, \.c3d or \.csv"):
+        run_lift(src.parent, skeleton="body_25b", out=tmp_path / "x.txt")  # refused before reading anything
 
 
 def test_config_defaults_are_the_library_ones_and_bad_values_are_config_errors():

@@ -35,7 +35,7 @@ def trial_dirs(tmp_path_factory):
 def test_config_defaults_come_from_the_library_and_bad_values_are_config_errors():
     assert RefineConfig.threshold_px == 20.0 and RefineConfig.max_frames == 300 and RefineConfig.max_rounds == 8
     assert RefineConfig.gauge == "similarity" and RefineConfig.people == 1
-    with pytest.raises(ConfigError, match="max_frames"):
+    with pytest.raises(ConfigError, match="--max-frames"):
         RefineConfig(rig=RIG, keypoints=(Path("k"),), out=Path("o.toml"), max_frames=0)
 
 

@@ -1,8 +1,6 @@
 """Intrinsic calibration: real OpenCV and Pose2Sim images, rejection, fisheye, coverage, bad input, files."""
 
 import dataclasses
-import json
-import shutil
 from pathlib import Path
 
 import cv2
@@ -10,12 +8,10 @@ import jax
 import numpy as np
 import pytest
 
-from lift3d.apps.calibrate import calibrate_intrinsics, camera_sources, camera_sources_from_args
 from lift3d.calibration.boards import BoardDetections, detect_in_source
 from lift3d.calibration.intrinsics import calibrate_camera, coverage_grid
 from lift3d.errors import CalibrationError
 from lift3d.io.boards import Board, load_board
-from lift3d.io.rigs import load_rig
 from lift3d.synthetic import boards as sb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,41 +95,6 @@ def test_opencv_reference_with_opencv_sample_settings():
     assert res.rms_px < 0.3 and abs(np.asarray(res.camera.K)[0, 0] / 535.92 - 1) < 0.005
 
 
-@needs_shared
-def test_pose2sim_cameras_against_qualisys(tmp_path):
-    ref = load_rig(POSE2SIM / "Calib.qca.txt")
-    sources = camera_sources(POSE2SIM / "intrinsics")
-    assert list(sources) == ["cam01", "cam02", "cam03", "cam04"]
-    out = tmp_path / "intrinsics.toml"
-    rig, report = calibrate_intrinsics(sources, POSE2SIM_BOARD, out)
-    assert load_rig(out).names == rig.names == ref.names
-    fx, fx_ref = np.asarray(rig.cameras.K)[:, 0, 0], np.asarray(ref.cameras.K)[:, 0, 0]
-    assert np.all(np.abs(fx / fx_ref - 1) < 0.015)  # measured: within 0.5 %
-    k1, k2 = np.asarray(rig.cameras.dist)[:, 0], np.asarray(rig.cameras.dist)[:, 1]
-    assert np.all((-0.07 < k1) & (k1 < -0.03)) and np.all(
-        (0.05 < k2) & (k2 < 0.2)
-    )  # Qualisys raw: -0.05, 0.14
-    np.testing.assert_array_equal(np.asarray(rig.cameras.R), np.broadcast_to(np.eye(3), (4, 3, 3)))
-    saved = json.loads(out.with_suffix(".json").read_text())
-    assert saved == json.loads(json.dumps(report)) and saved["status"] == "ok"
-    unusable = {c: [u["name"] for u in saved["cameras"][c]["unusable"]] for c in rig.names}
-    # photos whose board is not fully found (classic, then the SB detector): one of cam02, one of cam04
-    assert unusable == {
-        "cam01": [],
-        "cam02": ["cam02_06_int.jpg"],
-        "cam03": [],
-        "cam04": ["cam04_04_int.jpg"],
-    }
-    reason = saved["cameras"]["cam02"]["unusable"][0]
-    assert reason["status"] == "not found" and "not found" in reason["reason"]
-    for c in rig.names:
-        entry = saved["cameras"][c]
-        assert entry["distortion_model"] == "k1k2" and entry["rms_px"] < 0.3
-        assert len(entry["images"]) == 7 and all(
-            "rms_px" in i for i in entry["images"] if i["status"] == "used"
-        )
-        assert Path(entry["coverage_png"]).is_file()
-        assert 0 < entry["coverage"]["fraction"] < 1
 
 
 def test_rejects_an_outlier_image():
@@ -214,43 +175,5 @@ def test_too_few_views(tmp_path):
         calibrate_camera(det, min_views=4)
 
 
-@needs_shared
-def test_failed_calibration_writes_no_rig(tmp_path):
-    cams = tmp_path / "cams"
-    (cams / "left").mkdir(parents=True)
-    for name in ("left01.jpg", "left02.jpg"):
-        shutil.copy(OPENCV / name, cams / "left" / name)
-    out = tmp_path / "rig.toml"
-    out.write_text("# an older rig\n")
-    with pytest.raises(CalibrationError, match=r"only 2 usable view.*report: .*rig.json"):
-        calibrate_intrinsics(cams, OPENCV_BOARD, out)
-    assert out.read_text() == "# an older rig\n"  # untouched
-    report = json.loads(out.with_suffix(".json").read_text())
-    assert report["status"] == "failed" and "only 2 usable" in report["error"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "cams",
-        "rig.json",
-        "rig.toml",
-    ]  # no temporary files
-    with pytest.raises(CalibrationError, match="metres"):
-        calibrate_intrinsics(cams, OPENCV_BOARD, out, square_size_mm=0.025)
 
 
-def test_camera_arguments(tmp_path):
-    assert camera_sources_from_args(["calib"]) == Path("calib")
-    assert camera_sources_from_args(["l=a/l*.jpg", "r=b.mp4"]) == {"l": "a/l*.jpg", "r": "b.mp4"}
-    for bad, words in [
-        ([], "no cameras"),
-        (["a", "b"], "NAME=SOURCE"),
-        (["=x"], "NAME=SOURCE"),
-        (["a=1", "a=2"], "twice"),
-    ]:
-        with pytest.raises(CalibrationError, match=words):
-            camera_sources_from_args(bad)
-    for name in ("int_cam01_img", "int_cam02_img"):
-        (tmp_path / name).mkdir()
-    assert list(camera_sources(tmp_path)) == ["cam01", "cam02"]
-    (tmp_path / "cam01_extra").mkdir()  # two folders share "cam01": keep the full names
-    assert list(camera_sources(tmp_path)) == ["cam01_extra", "int_cam01_img", "int_cam02_img"]
-    with pytest.raises(CalibrationError, match="no camera subfolders"):
-        camera_sources(tmp_path / "int_cam01_img")

@@ -86,9 +86,9 @@ def test_openpose_folder_list_names_and_skeleton_errors():
     assert kp.views == ("c", "a") and kp.source == tuple(str(d) for d in dirs)
     both = read_openpose(BALANCING, skeleton="body_25b").select_views(["cam03", "cam01"])
     np.testing.assert_array_equal(kp.points, both.points[:, :, : kp.num_people])
-    with pytest.raises(KeypointFileError, match=r"cam01\.0000\.json: person 0, .*75 numbers; pass skeleton="):
+    with pytest.raises(KeypointFileError, match=r"cam01\.0000\.json: people\[0\]\..*75 numbers; pass skeleton="):
         read_openpose(dirs[1])  # 25 joints: BODY_25 or BODY_25B must be named
-    with pytest.raises(KeypointFileError, match=r"cam01\.0000\.json: person 0, field 'pose_keypoints_2d': "
+    with pytest.raises(KeypointFileError, match=r"cam01\.0000\.json: people\[0\]\.pose_keypoints_2d: "
                                                 r"expected 51 numbers .* 'coco', got 75"):  # fmt: skip
         read_openpose(dirs[1], skeleton="coco")
 
@@ -107,11 +107,11 @@ def test_openpose_wrong_joint_count_names_file_person_and_field(tmp_path):
     with pytest.raises(KeypointFileError) as e:
         read_openpose(tmp_path / "cam1_json", skeleton="body_25")
     msg = str(e.value)
-    assert str(bad) in msg and "person 1" in msg and "'pose_keypoints_2d'" in msg and "got 72" in msg
+    assert str(bad) in msg and "people[1].pose_keypoints_2d:" in msg and "got 72" in msg
     with pytest.warns(KeypointFileWarning), pytest.raises(KeypointFileError, match="every file failed"):
         read_openpose(tmp_path / "cam1_json", skeleton="coco", on_error="skip")
     _write_openpose(tmp_path / "cam1_json", 1, [good, ["x"] * 75])
-    with pytest.raises(KeypointFileError, match=r"person 1, field 'pose_keypoints_2d': expected a flat list"):
+    with pytest.raises(KeypointFileError, match=r"people\[1\]\.pose_keypoints_2d: expected a flat list"):
         read_openpose(tmp_path / "cam1_json", skeleton="body_25")
 
 
@@ -167,3 +167,17 @@ def test_openpose_truncated_json_raises_or_is_skipped(tmp_path):
     assert kp.valid[[0, 1, 3], 2].any() and kp.valid[2, [0, 1, 3]].any()  # the other frames and cameras stay
     with pytest.raises(ValueError, match="on_error"):
         read_openpose(pose, skeleton="body_25b", on_error="ignore")
+
+
+def test_negative_confidences_are_refused_not_masked(tmp_path):
+    """A camera whose confidences are negative (another scale, a sign error) would otherwise vanish as missing."""
+    row = [100.0, 200.0, 0.8] * 25
+    _write_openpose(tmp_path / "cam1_json", 0, [row])
+    _write_openpose(tmp_path / "cam1_json", 1, [row[:2] + [-0.5] + row[3:]])
+    negative = r"1 confidences are negative .* -0\.5 in frame 1 \(person 1, joint 'nose'\)"
+    with pytest.raises(KeypointFileError, match=negative):
+        read_openpose(tmp_path / "cam1_json", skeleton="body_25")
+    zero = [100.0, 200.0, 0.0] * 25  # 0 is OpenPose's "not detected": still missing, no error
+    _write_openpose(tmp_path / "cam1_json", 1, [zero])
+    kp = read_openpose(tmp_path / "cam1_json", skeleton="body_25")
+    assert np.isnan(kp.points[1]).all() and (kp.confidence[1] == 0).all()
