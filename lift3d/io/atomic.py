@@ -241,23 +241,11 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs) -
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write supports modes 'w' and 'wb', got {mode!r}")
-    path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder; name a file")
     if mode == "w":
         open_kwargs.setdefault("encoding", "utf-8")
-    fd, tmp, created = _new_temp(path, ".tmp")
-    try:
-        with os.fdopen(fd, mode, **open_kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        _finish(tmp, path)
-    except BaseException as err:
-        problem = _fail_write(tmp, path, created, err)
-        if problem is err:
-            raise
-        raise problem from None
+    with atomic_path(path) as tmp, open(tmp, mode, **open_kwargs) as f:
+        yield f
+        f.flush()
 
 
 @contextlib.contextmanager
