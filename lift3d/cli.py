@@ -32,6 +32,7 @@ EPILOG = """\
 examples:
   lift3d demo                                   end-to-end on the real Pose2Sim sample (fetched from PyPI)
   lift3d fetch pose2sim                         download the sample capture into the cache, print its paths
+  lift3d fetch pose2sim-videos                  4-camera videos of two trials (pose2sim 0.10.49)
   lift3d rig show Calib.qca.txt                 camera table of a rig (TOML, Qualisys .qca.txt, OpenCV YAML)
   lift3d rig convert Calib.qca.txt rig.toml     convert any rig file to the anipose / Pose2Sim TOML layout
   lift3d calibrate intrinsics cams/ --board calib/boards/B.toml -o intrinsics.toml

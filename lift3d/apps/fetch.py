@@ -15,7 +15,9 @@ __all__ = ["FetchConfig", "run"]
 class FetchConfig:
     """Options of `lift3d fetch`."""
 
-    name: Literal["pose2sim"] = option("pose2sim", positional=True, help="which sample")
+    name: Literal["pose2sim", "pose2sim-videos"] = option(
+        "pose2sim", positional=True, help="which sample: OpenPose JSON + calibration photos, or 4-camera videos"
+    )
     cache: Path | None = option(None, help="cache folder (default: $LIFT3D_CACHE or ~/.cache/lift3d)")
 
 
@@ -26,5 +28,8 @@ def run(config: FetchConfig):
     sample = fetch_sample(config.name, cache_dir=config.cache)
     print(f"sample: {sample.root}")
     print(f"trials: {', '.join(sample.trial_names)}")
+    for trial in sample.trial_names:
+        if videos := sample.videos(trial):
+            print(f"videos of {trial}: {', '.join(str(v) for v in videos)}")
     print(f"calibration: {sample.qca}")
     return sample

@@ -71,8 +71,20 @@ class Sample:
 
     @property
     def trial_names(self) -> tuple[str, ...]:
-        """Names of the trials (sub-folders of :attr:`trials` that hold a ``pose/`` folder), sorted."""
-        return tuple(sorted(p.name for p in self.trials.iterdir() if (p / "pose").is_dir()))
+        """Names of the trials (sub-folders of :attr:`trials` that hold a ``pose/`` or a ``videos/`` folder),
+        sorted."""
+        return tuple(sorted(p.name for p in self.trials.iterdir() if (p / "pose").is_dir() or (p / "videos").is_dir()))
+
+    def videos(self, name: str) -> tuple[Path, ...]:
+        """The videos of one trial, one per camera (``videos/camNN.mp4``), sorted; empty when it has none.
+
+        Args:
+            name: Trial name, e.g. ``"video_SinglePerson"`` (the ``"pose2sim-videos"`` sample).
+
+        Returns:
+            The video paths.
+        """
+        return tuple(sorted((self.trial(name) / "videos").glob("cam*.mp4")))
 
     def trial(self, name: str) -> Path:
         """Return the folder of one trial.
@@ -150,6 +162,21 @@ _SAMPLES: dict[str, _WheelSample] = {
             (r"pose2sim-0\.8\.4\.dist-info/LICENSE", (f"{_TRIALS}/LICENSE", f"{_CALIBRATION}/LICENSE")),
         ),
     ),
+    # Real videos: pose2sim 0.10.49's two demos, 4 cameras each with their Qualisys calibration. The balancing trial
+    # whose OpenPose JSON the "pose2sim" sample holds is Demo_SinglePerson; Demo_MultiPerson is another trial.
+    "pose2sim-videos": _WheelSample(
+        spec="pose2sim==0.10.49",
+        sha256="403e0dc4065898ba6a595e72a8970950310979253d60e24c2e00b16b36bf21e1",
+        size_mb=51.2,
+        dirname="pose2sim-0.10.49",
+        rules=(
+            (r"Pose2Sim/Demo_SinglePerson/calibration/Calib\.qca\.txt",
+             (f"{_TRIALS}/Calib.qca.txt", f"{_TRIALS}/video_SinglePerson/calibration/Calib.qca.txt")),
+            (r"Pose2Sim/Demo_(SinglePerson|MultiPerson)/(Config\.toml|videos/cam\d+\.mp4|calibration/Calib\.qca\.txt)",
+             (rf"{_TRIALS}/video_\1/\2",)),
+            (r"pose2sim-0\.10\.49\.dist-info/licenses/LICENSE", (f"{_TRIALS}/LICENSE",)),
+        ),
+    ),
 }
 
 
@@ -209,7 +236,9 @@ def fetch_sample(
     fetch leaves nothing that looks usable. Later calls find it and touch no network.
 
     Args:
-        name: Sample name; only ``"pose2sim"`` is known.
+        name: ``"pose2sim"`` (pose2sim 0.8.4: OpenPose JSON of five trials, calibration photos) or
+            ``"pose2sim-videos"`` (pose2sim 0.10.49: the 4-camera videos of two trials, ``video_SinglePerson`` =
+            the balancing trial, and ``video_MultiPerson``, with their Qualisys calibration).
         cache_dir: Cache folder; defaults to :func:`default_cache_dir` (``$LIFT3D_CACHE`` or
             ``~/.cache/lift3d``).
         pip_args: Extra arguments appended to the ``pip download`` command, e.g.
@@ -239,7 +268,7 @@ def fetch_sample(
     work = Path(tempfile.mkdtemp(prefix=f".{source.dirname}.partial-", dir=cache))
     try:
         print(
-            f"Fetching the Pose2Sim sample ({source.spec}, {source.size_mb:.1f} MB) from PyPI...",
+            f"Fetching the Pose2Sim sample {name!r} ({source.spec}, {source.size_mb:.1f} MB) from PyPI...",
             file=sys.stderr,
             flush=True,
         )

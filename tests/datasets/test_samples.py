@@ -10,6 +10,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lift3d.datasets import samples
@@ -164,7 +165,7 @@ def test_fetch_extracts_only_the_sample(tmp_path: Path, fake_source: list, capsy
     sample = fetch_sample("pose2sim", cache_dir=cache)
     assert sample is not None
     assert len(fake_source) == 1 and fake_source[0][0] == "pose2sim==0.8.4"
-    assert "Fetching the Pose2Sim sample (pose2sim==0.8.4" in capsys.readouterr().err
+    assert "Fetching the Pose2Sim sample 'pose2sim' (pose2sim==0.8.4" in capsys.readouterr().err
 
     root = cache / "pose2sim-0.8.4"
     assert sorted(p.name for p in cache.iterdir()) == ["pose2sim-0.8.4"]  # no temp folder, no wheel
@@ -306,3 +307,77 @@ def test_real_pip_without_index(tmp_path: Path, monkeypatch) -> None:
 
 def test_sample_type_is_exported() -> None:
     assert Sample.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+# --- the video sample (pose2sim 0.10.49) -------------------------------------------------------------
+
+VIDEO_MEMBERS = {
+    "Pose2Sim/Demo_SinglePerson/Config.toml": ("pose2sim_trials/video_SinglePerson/Config.toml",),
+    "Pose2Sim/Demo_SinglePerson/calibration/Calib.qca.txt": (
+        "pose2sim_trials/Calib.qca.txt", "pose2sim_trials/video_SinglePerson/calibration/Calib.qca.txt"),
+    "Pose2Sim/Demo_SinglePerson/videos/cam01.mp4": ("pose2sim_trials/video_SinglePerson/videos/cam01.mp4",),
+    "Pose2Sim/Demo_SinglePerson/videos/cam02.mp4": ("pose2sim_trials/video_SinglePerson/videos/cam02.mp4",),
+    "Pose2Sim/Demo_MultiPerson/calibration/Calib.qca.txt": (
+        "pose2sim_trials/video_MultiPerson/calibration/Calib.qca.txt",),
+    "Pose2Sim/Demo_MultiPerson/videos/cam01.mp4": ("pose2sim_trials/video_MultiPerson/videos/cam01.mp4",),
+    "Pose2Sim/Demo_SinglePerson/calibration/extrinsics/cam01_ext.png": (),  # not part of the sample
+    "Pose2Sim/Demo_SinglePerson/pose/cam01_json/x.json": (),
+    "pose2sim-0.10.49.dist-info/licenses/LICENSE": ("pose2sim_trials/LICENSE",),
+}
+
+
+def test_fetch_video_sample_layout(tmp_path: Path, monkeypatch) -> None:
+    """`fetch_sample("pose2sim-videos")` keeps the two demos' videos and calibrations, nothing else."""
+    wheel = tmp_path / "pose2sim-0.10.49-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for member in VIDEO_MEMBERS:
+            zf.writestr(member, _content(member))
+    source = dataclasses.replace(samples._SAMPLES["pose2sim-videos"],
+                                 sha256=hashlib.sha256(wheel.read_bytes()).hexdigest())
+    monkeypatch.setitem(samples._SAMPLES, "pose2sim-videos", source)
+    specs = []
+
+    def fake_pip_download(spec: str, dest: Path, pip_args: tuple[str, ...]) -> Path:
+        specs.append(spec)
+        dest.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy(wheel, dest / wheel.name))
+
+    monkeypatch.setattr(samples, "_pip_download", fake_pip_download)
+    sample = fetch_sample("pose2sim-videos", cache_dir=tmp_path / "cache")
+    assert specs == ["pose2sim==0.10.49"] and sample.root.name == "pose2sim-0.10.49"
+    expected = {dst for dsts in VIDEO_MEMBERS.values() for dst in dsts}
+    assert _files(sample.root) - {".lift3d-sample-complete"} == expected
+    for member, dsts in VIDEO_MEMBERS.items():
+        for dst in dsts:
+            assert (sample.root / dst).read_bytes() == _content(member)
+    assert sample.trial_names == ("video_MultiPerson", "video_SinglePerson")
+    assert [v.name for v in sample.videos("video_SinglePerson")] == ["cam01.mp4", "cam02.mp4"]
+
+
+@pytest.fixture(scope="module")
+def video_sample(tmp_path_factory):
+    """The real video sample from PyPI, fetched once into the user's cache (skipped offline)."""
+    sample = fetch_sample("pose2sim-videos", offline_ok=True)
+    if sample is None:
+        pytest.skip("pose2sim 0.10.49 could not be downloaded (offline)")
+    return sample
+
+
+def test_real_video_sample_matches_its_calibration(video_sample) -> None:
+    """Both trials: 4 readable videos of 100 frames at 60 Hz, one per camera of the rig shipped beside them.
+    A fact a detector stage must handle: cam01 and cam02 of the balancing trial are encoded 1080 px wide where
+    the calibration says 1088."""
+    import cv2
+
+    from lift3d.io.rigs import load_rig
+
+    for trial in ("video_SinglePerson", "video_MultiPerson"):
+        rig = load_rig(video_sample.trial(trial) / "calibration" / "Calib.qca.txt")
+        videos = video_sample.videos(trial)
+        assert [v.stem for v in videos] == list(rig.names) == ["cam01", "cam02", "cam03", "cam04"]
+        for video, size in zip(videos, np.asarray(rig.cameras.image_size), strict=True):
+            cap = cv2.VideoCapture(str(video))
+            ok, frame = cap.read()
+            assert ok and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 100 and cap.get(cv2.CAP_PROP_FPS) == 60.0
+            assert frame.shape[0] == size[1] == 1920 and size[0] - frame.shape[1] in (0, 8)
+            cap.release()
