@@ -35,8 +35,10 @@ examples:
   lift3d fetch pose2sim-videos                  4-camera videos of two trials (pose2sim 0.10.49)
   lift3d rig show Calib.qca.txt                 camera table of a rig (TOML, Qualisys .qca.txt, OpenCV YAML)
   lift3d rig convert Calib.qca.txt rig.toml     convert any rig file to the anipose / Pose2Sim TOML layout
+  lift3d rig align Calib.qca.txt --motion trial.trc -o aligned.toml   floor z = 0 under the feet, z up, x forward
   lift3d calibrate intrinsics cams/ --board calib/boards/B.toml -o intrinsics.toml
   lift3d triangulate --rig Calib.qca.txt --keypoints pose/cam0*_json --skeleton body_25b --fps 60 -o trial.trc
+  lift3d sync --keypoints pose/cam0*_json --skeleton body_25b --fps 60 -o offsets.toml
   lift3d lift --keypoints pose/cam01_json --skeleton body_25b --rig Calib.qca.txt -o lifted.npz
   lift3d train lifter --config experiments/lifter_synthetic.py:smoke --workdir runs/smoke
   lift3d synthetic --out twin --subjects S9,S11 write the synthetic Human3.6M twin (VideoPose3D layout)
@@ -104,7 +106,7 @@ _LT_TEXT = {"algebraic": "heatmaps + soft-argmax + confidence-weighted DLT",
 GROUPS = {  # commands with steps: help, destination, metavar
     "calibrate": ("calibrate cameras from checkerboard / ChArUco images or videos", "STEP"),
     "train": ("train a model (configs are Python files in experiments/)", "MODEL"),
-    "rig": ("inspect or convert rig (calibration) files", "ACTION"),
+    "rig": ("inspect, convert or align rig (calibration) files", "ACTION"),
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -159,6 +161,16 @@ COMMANDS: tuple[Command, ...] = (
         "(NAME_p1.trc, NAME_p2.trc, ...).",
         "example: lift3d triangulate --rig Calib.qca.txt --keypoints pose/cam0*_json --skeleton body_25b "
         "--fps 60 -o trial.trc -o trial.csv",
+    ),
+    Command(
+        ("sync",), "lift3d.apps.sync:SyncConfig",
+        "time offsets between cameras from keypoint motion (offsets TOML for triangulate --offsets)",
+        "Read 2D keypoints of each camera, take the main person's speed over the most reliable joints "
+        "(confidence-masked, low-pass smoothed, normalised), resample cameras to a common frame rate, and "
+        "cross-correlate each camera with the reference over the lag range; the best lag, refined to sub-frame "
+        "precision, is the camera's offset. Prints a table (offset in frames and seconds, correlation peak, "
+        "a flag when the peak is weak or ambiguous) and writes the offsets TOML.",
+        "example: lift3d sync --keypoints pose/cam0*_json --skeleton body_25b --fps 60 -o offsets.toml",
     ),
     Command(
         ("lift",), "lift3d.apps.lift:LiftConfig",
@@ -232,6 +244,16 @@ COMMANDS: tuple[Command, ...] = (
         "Read any supported rig file and write it as anipose / Pose2Sim TOML (metres): OUTPUT ends in .toml "
         "(OpenCV YAML / XML and Qualisys files are read, not written).",
         "example: lift3d rig convert Calib.qca.txt rig.toml",
+    ),
+    Command(
+        ("rig", "align"), "lift3d.apps.rig_align:RigAlignConfig",
+        "set a rig's floor and axes from the people: feet on z = 0, z up, x forward",
+        "Find the floor from the foot contacts of MOTION (3D joints triangulated with RIG: still, lowest foot "
+        "joints; robust plane, or the body's up where the contacts span only a line or a spot), z up towards the "
+        "head, x the walking direction (or --forward), origin the contacts' centroid on the floor (--origin keep: "
+        "the old one dropped onto it); write RIG re-expressed in that world (images unchanged: triangulating again "
+        "puts the feet on z = 0) and, with --motion-out, the motion. z = 0 is the contact keypoints' height.",
+        "example: lift3d rig align Calib.qca.txt --motion trial.trc -o aligned.toml --motion-out trial_aligned.trc",
     ),
 )
 

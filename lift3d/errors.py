@@ -36,6 +36,7 @@ __all__ = [
     "EvaluationError",
     "ViewInputError",
     "RendererUnavailable",
+    "SyncError",
 ]
 
 
@@ -130,6 +131,10 @@ class SampleChecksumError(SampleUnavailableError):
 
 class CaptureInputError(Lift3DError, ValueError):
     """The capture's files do not fit together (cameras, frame rate); the message says what and where."""
+
+
+class SyncError(Lift3DError, ValueError):
+    """Cameras that cannot be synchronised: one camera only, no moving person, a lag range beyond the data."""
 
 
 class CalibrationError(Lift3DError, ValueError):

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lift3d.apps.options import check_options, default_of, option
+from lift3d.apps.sync import apply_offsets
 from lift3d.core.checks import CameraUsage, check_keypoints, format_camera_table, nothing_found_message
 from lift3d.core.keypoints import match_views
 from lift3d.core.rig import Rig
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 _BLOCK = 2048  # frames per block: besides one block, only arrays of the output's size are held
-OUTPUT_SUFFIXES = (".trc", ".c3d", ".csv", ".npz")  # what `write_motion` writes
+OUTPUT_SUFFIXES = (".trc", ".c3d", ".csv", ".npz", ".bvh")  # what `write_motion` writes
 REJECTION_REASONS = (*rules.REASONS, "bone length after filtering")
 """Why a point was rejected: `TriangulationResult.rejected` code k (1, 2, ...) is ``REJECTION_REASONS[k - 1]``."""
 _AFTER_FILTER = len(REJECTION_REASONS)  # the code of an output sample masked by the final bone check
@@ -118,8 +119,13 @@ class TriangulateConfig:
     )
     bone_tolerance: float = option(rules.BONE_TOLERANCE, gt=0, help="largest relative change of a bone from its median")
     fps: float | None = option(None, gt=0, help="frame rate (needed by filters when files lack it)")
+    offsets: Path | None = option(None, help="offsets TOML of `lift3d sync`: shift each camera by its rounded offset")
     y_up: bool = option(False, help="write Y-up axes (OpenSim) instead of the rig's Z-up")
-    out: tuple[Path, ...] = option((), short="-o", repeat=True, help="output file; repeat for several")
+    out: tuple[Path, ...] = option(
+        (), short="-o", repeat=True,
+        help="output file (.trc .c3d .csv .npz .bvh; BVH: a fitted skeleton in the rig's units, add --y-up "
+        "for Blender); repeat for several",
+    )  # fmt: skip
 
     def __post_init__(self):
         check_options(self)
@@ -134,7 +140,7 @@ def run(config: TriangulateConfig) -> TriangulationResult:
         config.rig, config.keypoints, out=config.out, format=config.format, skeleton=config.skeleton,
         people=config.people, method=config.method, refine=config.refine, threshold_px=config.threshold_px,
         min_confidence=config.min_confidence, filter=config.filter, max_gap=config.max_gap, fps=config.fps,
-        y_up=config.y_up, outliers=config.outliers, bone_tolerance=config.bone_tolerance,
+        y_up=config.y_up, outliers=config.outliers, bone_tolerance=config.bone_tolerance, offsets=config.offsets,
     )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")
@@ -169,13 +175,14 @@ def triangulate_capture(
     bone_tolerance: float = _D.bone_tolerance,
     on_error: str = "skip",
     progress: bool = True,
+    offsets: str | os.PathLike | None = None,
 ) -> TriangulationResult:
     """Triangulate the people of a capture and write the 3D files.
 
     Args:
         rig: Rig file (TOML, Qualisys, OpenCV) or a `Rig`.
         keypoint_paths: One folder (OpenPose) or file per camera, or an npz of all cameras.
-        out: Files to write (.trc, .c3d, .csv, .npz); with several people, `_p1`, `_p2`, ... are added to
+        out: Files to write (.trc, .c3d, .csv, .npz, .bvh); with several people, `_p1`, `_p2`, ... are added to
             the file names.
         format: Keypoint format ("openpose", "coco", "dlc", "mediapipe", "npz"; None: guess).
         skeleton: Skeleton of the keypoints (e.g. "body_25b"); needed for 25-joint OpenPose files.
@@ -195,6 +202,7 @@ def triangulate_capture(
         bone_tolerance: Largest relative deviation of a bone from its median length.
         on_error: "skip" marks frames of unreadable files missing (noted); "raise" stops.
         progress: Show progress bars.
+        offsets: Offsets TOML of `lift3d sync`: each camera's frames shifted by its rounded offset.
 
     Returns:
         The result, with the paths written.
@@ -208,6 +216,8 @@ def triangulate_capture(
     reader_options = {"on_error": on_error} if format == "openpose" else {}
     skeleton = get_skeleton(skeleton) if skeleton else None
     kp = read_keypoints(list(keypoint_paths), format=format, skeleton=skeleton, **reader_options)
+    if offsets is not None:  # the offsets file is `lift3d sync`'s
+        kp = apply_offsets(kp, offsets)
     kp, rig = match_views(kp, rig)
     checked = [*rig.check(), *check_keypoints(kp, rig)]  # refuses input that cannot give a right answer
     fps = fps or kp.fps

@@ -43,6 +43,7 @@ from lift3d.core.motion import UNITS, Motion, zup_to_yup
 from lift3d.errors import MotionFileError
 from lift3d.io._c3d import read_c3d_points
 from lift3d.io.atomic import atomic_path, atomic_write
+from lift3d.io.bvh import write_bvh_points
 from lift3d.io.npz import load_npz
 
 __all__ = ["write_motion", "read_motion", "read_trc", "read_c3d", "read_motion_csv", "read_motion_npz"]
@@ -442,7 +443,9 @@ def read_motion_npz(path: PathLike) -> Motion:
 
 # ------------------------------------------------------------------------------------------------- dispatch
 
-_WRITERS = {".trc": _write_trc, ".c3d": _write_c3d, ".csv": _write_motion_csv, ".npz": _write_motion_npz}
+_WRITERS = {".trc": _write_trc, ".c3d": _write_c3d, ".csv": _write_motion_csv, ".npz": _write_motion_npz,
+            ".bvh": lambda path, d: write_bvh_points(path, d.points, d.names, d.fps, d.units)}  # fmt: skip
+"""Writers by extension; ``.bvh`` (`lift3d.io.bvh`, write only) fits a skeleton found from the joint names."""
 _READERS = {".trc": read_trc, ".c3d": read_c3d, ".csv": read_motion_csv, ".npz": read_motion_npz}
 
 
@@ -460,7 +463,9 @@ def write_motion(
     frame_ids: ArrayLike | None = None,
     file_units: str | None = None,
 ) -> Path:
-    """Write 3D joints to ``.trc``, ``.c3d``, ``.csv`` or ``.npz`` (chosen by the extension), atomically.
+    """Write 3D joints to ``.trc``, ``.c3d``, ``.csv``, ``.npz`` or ``.bvh`` (by the extension), atomically.
+
+    ``.bvh``: a skeleton fitted to the subject (`lift3d.io.bvh`), in `file_units`; diagnostics are not stored.
 
     Args:
         path: Destination; its folder is created if missing.

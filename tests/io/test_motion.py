@@ -162,8 +162,8 @@ def test_failed_write_leaves_the_previous_file(tmp_path, monkeypatch):
 def test_bad_inputs_and_files(tmp_path):
     points, _ = _motion(t=3)
     kw = {"joint_names": NAMES, "fps": 60}
-    with pytest.raises(ValueError, match="unknown motion format '.bvh'"):
-        write_motion(tmp_path / "a.bvh", points, **kw)
+    with pytest.raises(ValueError, match="unknown motion format '.fbx'"):
+        write_motion(tmp_path / "a.fbx", points, **kw)
     with pytest.raises(ValueError, match=r"shape \(t, j, 3\)"):
         write_motion(tmp_path / "a.trc", points[..., :2], **kw)
     with pytest.raises(ValueError, match="unique joint names"):
