@@ -72,7 +72,7 @@ def bad_outputs(tmp: Path) -> list[tuple[list, str]]:
     return [
         (tri + ["-o", tmp / "t.trc", "-o", tmp / "t.bad"], r"output .*t\.bad: unknown extension '\.bad'; use \.trc"),
         (tri + ["-o", tmp / "folder"], r"output .*folder: is a folder; name a file \(e\.g\. .*NAME\.trc\)"),
-        (tri + ["-o", tmp / "t"], r"output .*/t: no extension; use \.trc, \.c3d, \.csv or \.npz"),
+        (tri + ["-o", tmp / "t"], r"output .*/t: no extension; use \.trc, \.c3d, \.csv, \.npz or \.bvh"),
         (tri + ["-o", tmp / "afile" / "t.trc"], r"afile is a file, not a folder"),
         (["lift", "--keypoints", nope, "-o", tmp / "l.xyz"], r"l\.xyz: unknown extension"),
         (["rig", "convert", nope / "Calib.qca.txt", tmp / "rig.yml"],
