@@ -11,7 +11,7 @@ the capture, overlap at least half of it). Two settings:
   are not known to a frame, so the error is the change of the measured offset minus d, against the unshifted
   measurement: it adds what differs between views (2D speeds seen from other angles, detector noise).
 
-Usage: python benchmarks/sync.py [--trial /work/shared/data/pose2sim_trials/single_BalancingTrial/pose]
+Usage: python benchmarks/sync.py [--trial ../shared/data/pose2sim_trials/single_BalancingTrial/pose]
 """
 
 from __future__ import annotations
@@ -25,27 +25,17 @@ from machine import machine_info  # sibling module: benchmarks/ is on sys.path w
 
 from lift3d.geometry import sync
 from lift3d.io.keypoints import read_keypoints
+from lift3d.synthetic.delays import delayed_track
 
 FPS = 60.0
-TRIAL = Path("/work/shared/data/pose2sim_trials/single_BalancingTrial/pose")
+TRIAL = Path(__file__).resolve().parents[1].parent / "shared/data/pose2sim_trials/single_BalancingTrial/pose"
 
 
-def shifted(points, confidence, d):
-    """(t, j, 2) / (t, j) as seen by a camera whose frame f + d shows frame f (d may be fractional)."""
-    t = len(points)
-    src = np.arange(t) - d
-    lo = np.floor(src).astype(int)
-    w = src - lo
-    ok = (lo >= 0) & (lo < t) & ((w == 0) | (lo + 1 < t))
-    lo_c, hi_c = np.clip(lo, 0, t - 1), np.clip(lo + 1, 0, t - 1)
-    p = (1 - w)[:, None, None] * points[lo_c] + w[:, None, None] * points[hi_c]
-    c = np.where(w[:, None] > 0, np.minimum(confidence[lo_c], confidence[hi_c]), confidence[lo_c])
-    return np.where(ok[:, None, None], p, np.nan), np.where(ok[:, None], c, 0.0)
 
 
 def measure(people, joints, views, shifts):
     signals = [
-        (*sync.motion_signal(*shifted(*people[v], d), FPS, joints=joints), FPS)
+        (*sync.motion_signal(*delayed_track(*people[v], d), FPS, joints=joints), FPS)
         for v, d in zip(views, shifts, strict=True)
     ]
     return sync.synchronize(signals)

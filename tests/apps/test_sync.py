@@ -13,7 +13,7 @@ from lift3d.apps.sync import SyncConfig, apply_offsets, read_offsets, run
 from lift3d.cli import main
 from lift3d.errors import KeypointFileWarning, SyncError
 
-TRIAL = Path("/work/shared/data/pose2sim_trials/single_BalancingTrial/pose")
+TRIAL = Path(__file__).resolve().parents[2].parent / "shared/data/pose2sim_trials/single_BalancingTrial/pose"
 pytestmark = pytest.mark.skipif(not TRIAL.is_dir(), reason="the Pose2Sim balancing trial is not available")
 
 

@@ -22,7 +22,7 @@ from lift3d.core.skeleton import (
     to_h36m_weights,
 )
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 H36M_JSON = DATA / "h36m_cameras.json"
 OPENPOSE_JSON = DATA / "pose2sim_trials/single_BalancingTrial/pose/cam01_json/cam01.0000.json"
 

@@ -14,8 +14,9 @@ import pytest
 
 from lift3d.errors import Lift3DError, SyncError
 from lift3d.geometry import sync
+from lift3d.synthetic.delays import delayed_track
 
-TRIAL = Path("/work/shared/data/pose2sim_trials/single_BalancingTrial/pose")
+TRIAL = Path(__file__).resolve().parents[2].parent / "shared/data/pose2sim_trials/single_BalancingTrial/pose"
 FPS = 60.0
 pytestmark = pytest.mark.skipif(not TRIAL.is_dir(), reason="the Pose2Sim balancing trial is not available")
 
@@ -29,23 +30,12 @@ def trial():
     return kp, joints
 
 
-def shifted(points, confidence, d):
-    """One person's (t, j, 2) / (t, j) as seen by a camera whose frame f + d shows frame f (d may be fractional)."""
-    t = len(points)
-    src = np.arange(t) - d
-    lo = np.floor(src).astype(int)
-    w = src - lo
-    ok = (lo >= 0) & (lo < t) & ((w == 0) | (lo + 1 < t))
-    lo_c, hi_c = np.clip(lo, 0, t - 1), np.clip(lo + 1, 0, t - 1)
-    p = (1 - w)[:, None, None] * points[lo_c] + w[:, None, None] * points[hi_c]
-    c = np.where(w[:, None] > 0, np.minimum(confidence[lo_c], confidence[hi_c]), confidence[lo_c])
-    return np.where(ok[:, None, None], p, np.nan), np.where(ok[:, None], c, 0.0)
 
 
 def offsets(trial, view, shifts, **kwargs):
     kp, joints = trial
     points, conf = sync.main_person(kp.points[:, view], kp.confidence[:, view])
-    signals = [(*sync.motion_signal(*shifted(points, conf, d), FPS, joints=joints), FPS) for d in shifts]
+    signals = [(*sync.motion_signal(*delayed_track(points, conf, d), FPS, joints=joints), FPS) for d in shifts]
     return sync.synchronize(signals, **kwargs)
 
 
@@ -64,7 +54,7 @@ def test_frame_rates_are_resampled_onto_a_common_time_base(trial):
     kp, joints = trial
     points, conf = sync.main_person(kp.points[:, 1], kp.confidence[:, 1])
     ref = (*sync.motion_signal(points, conf, FPS, joints=joints), FPS)
-    p, c = shifted(points, conf, 8)  # 8 frames at 60 fps = 4 frames at 30 fps
+    p, c = delayed_track(points, conf, 8)  # 8 frames at 60 fps = 4 frames at 30 fps
     half = (*sync.motion_signal(p[::2], c[::2], FPS / 2, joints=joints), FPS / 2)
     result = sync.synchronize([ref, half])[1]
     assert abs(result.offset_s - 8 / FPS) < 1.0 / FPS
