@@ -27,7 +27,7 @@ pytest: $(STAMP)
 $(STAMP): pyproject.toml | system-deps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,video]'
 	@touch $@
 
 # Installs the missing Debian libraries when root; otherwise stops with the exact command to run.

@@ -37,6 +37,9 @@ __all__ = [
     "ViewInputError",
     "RendererUnavailable",
     "SyncError",
+    "DetectorError",
+    "VideoError",
+    "PipelineError",
 ]
 
 
@@ -164,3 +167,15 @@ class ViewInputError(Lift3DError, ValueError):
 
 class RendererUnavailable(Lift3DError, RuntimeError):
     """Open3D could not open a rendering context (no display, and no working EGL / Mesa)."""
+
+
+class DetectorError(Lift3DError, ValueError):
+    """A pose detector that cannot run: a model file that is not a model, a missing runtime, a bad frame size."""
+
+
+class VideoError(Lift3DError, ValueError):
+    """An unreadable or truncated video or image folder; the message names the file and the frame."""
+
+
+class PipelineError(Lift3DError, RuntimeError):
+    """`lift3d run` cannot run a trial (no videos, no rig found) or some trials of a batch failed; names them."""

@@ -1,4 +1,4 @@
-"""`lift3d fetch`: download a public sample capture into the cache and print where its parts are."""
+"""`lift3d fetch`: download a public sample capture (or model files) into the cache and print where they are."""
 
 from __future__ import annotations
 
@@ -15,15 +15,22 @@ __all__ = ["FetchConfig", "run"]
 class FetchConfig:
     """Options of `lift3d fetch`."""
 
-    name: Literal["pose2sim", "pose2sim-videos"] = option(
-        "pose2sim", positional=True, help="which sample: OpenPose JSON + calibration photos, or 4-camera videos"
+    name: Literal["pose2sim", "pose2sim-videos", "blazepose"] = option(
+        "pose2sim", positional=True,
+        help="pose2sim: OpenPose JSON + calibration photos; pose2sim-videos: 4-camera videos; "
+        "blazepose: the detector's model files (from the mediapipe wheel)",
     )
     cache: Path | None = option(None, help="cache folder (default: $LIFT3D_CACHE or ~/.cache/lift3d)")
 
 
 def run(config: FetchConfig):
-    """Fetch (or find in the cache) the sample; print its root, trials and calibration."""
-    from lift3d.datasets.samples import fetch_sample
+    """Fetch (or find in the cache) the sample; print its root, trials and calibration (or the model folder)."""
+    from lift3d.datasets.samples import fetch_model_files, fetch_sample
+
+    if config.name == "blazepose":
+        folder = fetch_model_files(config.name, cache_dir=config.cache)
+        print(f"models: {folder} ({', '.join(sorted(p.name for p in folder.iterdir() if not p.name.startswith('.')))})")
+        return folder
 
     sample = fetch_sample(config.name, cache_dir=config.cache)
     print(f"sample: {sample.root}")

@@ -23,7 +23,15 @@ from tqdm.auto import tqdm
 
 from lift3d.apps.options import check_options, default_of, option
 from lift3d.apps.sync import apply_offsets
-from lift3d.core.checks import CameraUsage, check_keypoints, format_camera_table, nothing_found_message
+from lift3d.apps.triangulation_result import (
+    AFTER_FILTER_CODE,
+    REJECTION_REASONS,
+    TriangulationResult,
+    format_cameras,
+    format_rejections,
+    format_summary,
+)
+from lift3d.core.checks import CameraUsage, check_keypoints, nothing_found_message
 from lift3d.core.keypoints import match_views
 from lift3d.core.rig import Rig
 from lift3d.core.skeleton import SKELETONS, Skeleton, get_skeleton
@@ -32,6 +40,8 @@ from lift3d.geometry import outliers as rules
 from lift3d.geometry.association import MIN_CONFIDENCE, Association, associate, select_tracks, track
 from lift3d.geometry.temporal import MAX_GAP_FRAMES, butterworth, fill_gaps, filter_trajectories, parse_filter_spec
 from lift3d.geometry.triangulation import triangulate_sequence
+from lift3d.geometry.triangulation.pose2sim import associate_pose2sim
+from lift3d.geometry.triangulation.pose2sim import rig_metres_per_unit as _metres
 from lift3d.geometry.triangulation.robust import INLIER_THRESHOLD_PX
 from lift3d.io.atomic import OutputSet, check_output
 from lift3d.io.keypoints import DEFAULT_FORMAT, FORMATS, read_keypoints
@@ -45,54 +55,6 @@ __all__ = [
 
 _BLOCK = 2048  # frames per block: besides one block, only arrays of the output's size are held
 OUTPUT_SUFFIXES = (".trc", ".c3d", ".csv", ".npz", ".bvh")  # what `write_motion` writes
-REJECTION_REASONS = (*rules.REASONS, "bone length after filtering")
-"""Why a point was rejected: `TriangulationResult.rejected` code k (1, 2, ...) is ``REJECTION_REASONS[k - 1]``."""
-_AFTER_FILTER = len(REJECTION_REASONS)  # the code of an output sample masked by the final bone check
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class TriangulationResult:
-    """3D joints of the people of a capture and how they were obtained.
-
-    Attributes:
-        points_3d: (t, P, j, 3) world units of the rig (after gap filling and filtering); NaN = missing.
-        raw_points_3d: (t, P, j, 3) as triangulated: before outlier rejection, gap filling and filtering.
-        error_px: (t, P, j) mean reprojection error over the views used, px (NaN = not triangulated or rejected
-            as an outlier: as written to the files).
-        num_views: (t, P, j) views used (0 = none or rejected).
-        filled: (t, P, j) samples filled by gap filling.
-        joint_names: j names.
-        views: v camera names (rig order).
-        frame_ids: (t,) frame numbers.
-        fps: Frame rate, Hz.
-        units: World units ("m" or "mm").
-        outputs: Files written.
-        notes: Warnings from reading (missing frames, skipped files).
-        rejected: (t, P, j) int8, why each point is missing from `points_3d` though triangulated (or filled):
-            0 kept, k = ``REJECTION_REASONS[k - 1]``; None when rejection was off.
-        cameras: Per camera (`CameraUsage.table`): detections offered, used, share behind it, median
-            reprojection error; cameras the triangulation (almost) never used are also named in `notes`.
-        moved: (t, P, j) bool, output samples moved (at most `rules.MAX_ADJUST_M`) to bring their bones back
-            within the tolerance after filtering (`rules.fit_bones`); None when rejection was off.
-    """
-
-    points_3d: np.ndarray
-    raw_points_3d: np.ndarray
-    error_px: np.ndarray
-    num_views: np.ndarray
-    filled: np.ndarray
-    joint_names: tuple[str, ...]
-    views: tuple[str, ...]
-    frame_ids: np.ndarray
-    fps: float
-    units: str
-    outputs: tuple[Path, ...] = ()
-    notes: tuple[str, ...] = ()
-    rejected: np.ndarray | None = None
-    cameras: tuple[dict, ...] = ()
-    moved: np.ndarray | None = None
-
-
 @dataclasses.dataclass(frozen=True)
 class TriangulateConfig:
     """Options of `lift3d triangulate` (and the defaults of `triangulate_capture` / `triangulate_arrays`)."""
@@ -105,7 +67,8 @@ class TriangulateConfig:
     )
     people: int = option(1, ge=1, help="people to keep, most complete tracks first")
     method: Literal["ransac", "dlt", "pose2sim"] = option(
-        "ransac", help="ransac: robust best subset (default); dlt: all views; pose2sim: Pose2Sim's camera dropping"
+        "ransac", help="ransac: robust best subset (default); dlt: all views; pose2sim: Pose2Sim's triangulation "
+        "(its numbers with --no-refine --keep-outliers --filter none; raw_points_3d)"
     )
     threshold_px: float = option(INLIER_THRESHOLD_PX, gt=0, help="inlier / reprojection threshold in px")
     min_confidence: float = option(MIN_CONFIDENCE, ge=0, le=1, help="ignore detections below this confidence")
@@ -297,8 +260,13 @@ def triangulate_arrays(
     t = points_2d.shape[0]
     frame_ids = np.arange(t) if frame_ids is None else np.asarray(frame_ids)
     blocks = _Blocks(points_2d, confidence, min_confidence, block_frames)
-    assignment = _people(rig, blocks, min_confidence=min_confidence, max_gap=max_gap, people=people,
-                         progress=progress)  # fmt: skip
+    if method == "pose2sim" and people == 1:  # Pose2Sim's own single-person association (on the neck)
+        opts = {"metres_per_unit": _metres(rig), "likelihood_threshold": min_confidence}
+        assignment = np.concatenate([associate_pose2sim(rig.cameras, *blocks(s), tuple(joint_names), **opts)[:, None]
+                                     for s in blocks.starts])
+    else:
+        assignment = _people(rig, blocks, min_confidence=min_confidence, max_gap=max_gap, people=people,
+                             progress=progress)  # fmt: skip
     usage = CameraUsage(rig.names)
     raw, err, nv = _triangulate_people(rig, blocks, assignment, method=method, refine=refine,
                                        threshold_px=threshold_px, min_confidence=min_confidence,
@@ -353,7 +321,7 @@ def _reject(raw, err, nv, skeleton, *, units: str, fps, threshold_px: float, bon
 def _fit_bones(points, filled, rejected, skeleton, *, units: str, bone_tolerance: float, max_gap: int):
     """Output samples that still break a bone (after filling and filtering) moved back by a few cm, or NaN
     (`rules.fit_bones`); short runs of these NaN filled from their neighbours when that fits the bones.
-    `filled` and `rejected` are updated in place (`rejected` to `_AFTER_FILTER`, filled or not).
+    `filled` and `rejected` are updated in place (`rejected` to `AFTER_FILTER_CODE`, filled or not).
 
     Returns:
         (points, moved): the fitted points and the (t, P, j) samples moved.
@@ -367,7 +335,7 @@ def _fit_bones(points, filled, rejected, skeleton, *, units: str, bone_tolerance
     again = rules.fit_bones(refilled, skeleton, **options)  # what the filling broke is masked after all
     filled[masked] = False
     filled |= was_filled & ~again.masked
-    rejected[(masked | again.masked) & (rejected == 0)] = _AFTER_FILTER  # a filled outlier keeps its first reason
+    rejected[(masked | again.masked) & (rejected == 0)] = AFTER_FILTER_CODE  # a filled outlier keeps its first reason
     return np.asarray(again.points), (moved | again.moved) & ~again.masked
 
 
@@ -466,7 +434,8 @@ def _triangulate_people(rig: Rig, blocks: _Blocks, assignment: np.ndarray, *, me
     P = assignment.shape[1]
     opts = {"threshold_px": threshold_px} if method == "ransac" else {}
     if method == "pose2sim":
-        opts = {"reprojection_threshold_px": threshold_px, "likelihood_threshold": min_confidence}
+        opts = {"reprojection_threshold_px": threshold_px, "likelihood_threshold": min_confidence,
+                "metres_per_unit": _metres(rig)}
     raw = err = nv = None
     views = np.arange(v)[None, None, :]
     for s in tqdm(blocks.starts, desc="triangulating", unit="block", disable=not progress):
@@ -527,63 +496,3 @@ def _write(out, points, err, nv, *, joint_names, fps, units, y_up, frame_ids) ->
                     )
                 )
     return written
-
-
-def format_summary(result: TriangulationResult, person: int = 0) -> str:
-    """The closing table: per joint mean reprojection error and cameras used (of the points kept), frames missing /
-    filled / rejected as outliers (see `format_rejections` for why).
-
-    Args:
-        result: From `triangulate_capture`.
-        person: Which person slot.
-
-    Returns:
-        A plain-text table.
-    """
-    err, nv = result.error_px[:, person], result.num_views[:, person]
-    rejected = np.zeros(err.shape, bool) if result.rejected is None else result.rejected[:, person] > 0
-    missing = ~np.isfinite(result.points_3d[:, person]).all(-1)
-    filled = result.filled[:, person]
-    lines = [f"{'joint':<16}{'error (px)':>11}{'cameras':>9}{'missing':>9}{'filled':>8}{'rejected':>9}"]
-    for k, name in enumerate(result.joint_names):
-        e = err[:, k][np.isfinite(err[:, k])]
-        mean_e = f"{e.mean():.1f}" if len(e) else "-"
-        used = nv[:, k][nv[:, k] > 0]
-        mean_v = f"{used.mean():.2f}" if len(used) else "-"
-        lines.append(
-            f"{name:<16}{mean_e:>11}{mean_v:>9}{int(missing[:, k].sum()):>9}{int(filled[:, k].sum()):>8}"
-            f"{int(rejected[:, k].sum()):>9}"
-        )
-    all_e = err[np.isfinite(err)]
-    mean_e = f"{all_e.mean():.1f}" if len(all_e) else "-"
-    mean_v = f"{nv[nv > 0].mean():.2f}" if (nv > 0).any() else "-"
-    lines.append(
-        f"{'all':<16}{mean_e:>11}{mean_v:>9}{int(missing.sum()):>9}{int(filled.sum()):>8}{int(rejected.sum()):>9}"
-    )
-    return "\n".join(lines)
-
-
-def format_cameras(result: TriangulationResult) -> str:
-    """The per-camera table of `result.cameras` (`lift3d.core.checks.format_camera_table`; "" without it)."""
-    return format_camera_table(result.cameras)
-
-
-def format_rejections(result: TriangulationResult, person: int = 0) -> str:
-    """One line: how many points were rejected as outliers, per reason, and how many output samples were moved.
-
-    Args:
-        result: From `triangulate_capture` (with `outliers` on).
-        person: Which person slot.
-
-    Returns:
-        E.g. ``"rejected 12 points: 7 two-view reprojection error, 0 jump away from its track, ...; moved 80
-        output points (at most 5 cm) to bring their bones within the tolerance"``.
-    """
-    codes = np.zeros(0, np.int8) if result.rejected is None else result.rejected[:, person]
-    counts = [f"{int((codes == k).sum())} {reason}" for k, reason in enumerate(REJECTION_REASONS, 1)]
-    line = f"rejected {int((codes > 0).sum())} points: {', '.join(counts)}"
-    if result.moved is None:
-        return line
-    cm = rules.MAX_ADJUST_M * 100.0
-    return (f"{line}; moved {int(result.moved[:, person].sum())} output points (at most {cm:g} cm) to bring "
-            "their bones within the tolerance")  # fmt: skip

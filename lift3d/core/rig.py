@@ -18,7 +18,7 @@ import numpy as np
 from lift3d.errors import InputWarning, RigFileError, UnknownCameraError
 from lift3d.geometry.camera import Camera, stack_cameras
 
-__all__ = ["Rig", "SOURCE_KEY"]
+__all__ = ["Rig", "SOURCE_KEY", "match_camera_names"]
 
 SOURCE_KEY = "_source"  # rig.metadata key where readers record the file a rig came from (never written out)
 
@@ -88,31 +88,20 @@ class Rig:
         return self.cameras[i]
 
     def match(self, views: Sequence[str]) -> Rig:
-        """The rig restricted to (and ordered as) views named like its cameras: "cam01" matches "cam_01", "Cam-01".
-
-        Names are compared exactly first, then lower-cased without punctuation.
+        """The rig restricted to (and ordered as) views named like its cameras (`match_camera_names`).
 
         Args:
-            views: View names, e.g. keypoint folder names.
+            views: View names, e.g. keypoint folder names ("cam1_json") or video names ("Cam1.mp4").
 
         Returns:
             A `Rig` with one camera a view, in the order of `views` (its names are the rig's).
 
         Raises:
-            UnknownCameraError: A view with no camera of that name (naming it and the rig's cameras).
+            UnknownCameraError: A view with no camera of that name (naming it and the rig's cameras), or one
+                that matches two cameras, or two views that match one camera (naming both sides).
         """
-        key = lambda name: re.sub(r"[^0-9a-z]", "", name.lower())  # noqa: E731
-        by_key = {key(n): n for n in self.names}
-        names = []
-        for view in views:
-            name = view if view in self.names else by_key.get(key(view))
-            if name is None:
-                source = self.metadata.get(SOURCE_KEY)
-                where = f"{source}: " if source else "this rig: "
-                message = f"{where}no camera matches view {view!r}; cameras are {list(self.names)}"
-                raise UnknownCameraError(message, view)
-            names.append(name)
-        return self.subset(names)
+        source = self.metadata.get(SOURCE_KEY)
+        return self.subset(match_camera_names(views, self.names, where=f"{source}: " if source else "this rig: "))
 
     def subset(self, names: Sequence[str]) -> Rig:
         """The rig restricted to (and ordered as) the given camera names."""
@@ -210,3 +199,68 @@ class Rig:
         """Camera centres in the world, shape (v, 3), in `units`."""
         R, t = np.asarray(self.cameras.R), np.asarray(self.cameras.t)
         return -np.einsum("vji,vj->vi", R, t)  # numpy keeps float64 without JAX's x64 mode
+
+
+_FILE_SUFFIXES = re.compile(r"(\.(json|npz|csv|h5|mp4|avi|mov|mkv|m4v|webm|mpg|mpeg|wmv))+$", re.IGNORECASE)
+
+
+def _spelling(name: str) -> str:
+    """"Cam-01" -> "cam01": lower case without punctuation."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def _numbers(name: str) -> tuple[int, ...]:
+    """The integers in a camera name without its file suffix: "cam1_json" -> (1,), "Cam01.mp4" -> (1,)."""
+    return tuple(int(n) for n in re.findall(r"\d+", _FILE_SUFFIXES.sub("", name)))
+
+
+def match_camera_names(views: Sequence[str], cameras: Sequence[str], *, where: str = "") -> list[str]:
+    """The camera each view shows: by name, by spelling, by the numbers in the names, or by order.
+
+    Each view is matched by the first rule that applies: the exact name; the name lower-cased without
+    punctuation ("Cam-01" = "cam01"); the integers in the names, file suffixes dropped ("cam1_json",
+    "cam_1", "Cam1.mp4" and "cam01" are all camera 1). When no view shares a number with any camera and
+    there are as many views as cameras (two or more), the views are taken in the rig's order and the mapping is
+    printed as a warning (`InputWarning`).
+
+    Args:
+        views: v view names (keypoint folders, files or videos).
+        cameras: The rig's camera names.
+        where: Prefix of error messages (the rig file).
+
+    Returns:
+        v camera names, one per view.
+
+    Raises:
+        UnknownCameraError: A view that matches no camera, a view whose numbers match two cameras, or two views
+            that match one camera; the message names both sides.
+    """
+    cameras = list(cameras)
+    by_spelling = {_spelling(c): c for c in cameras}
+    matched: list[str | None] = []
+    for view in views:
+        name = view if view in cameras else by_spelling.get(_spelling(view))
+        if name is None and _numbers(view):
+            hits = [c for c in cameras if _numbers(c) == _numbers(view)]
+            if len(hits) > 1:
+                raise UnknownCameraError(f"{where}view {view!r} matches cameras {hits} by number; rename the "
+                                         f"view or the cameras so one matches", view)  # fmt: skip
+            name = hits[0] if hits else None
+        matched.append(name)
+    if None in matched:
+        view_numbers = {n for v in views for n in _numbers(v)}
+        camera_numbers = {n for c in cameras for n in _numbers(c)}
+        by_order = len(views) == len(cameras) > 1  # one view and one camera of other names is no order, a mistake
+        if not any(matched) and by_order and not view_numbers & camera_numbers:
+            mapping = ", ".join(f"{v} -> {c}" for v, c in zip(views, cameras, strict=True))
+            warnings.warn(f"{where}view names share no numbers with the cameras; matched in the rig's order: "
+                          f"{mapping}", InputWarning, stacklevel=3)  # fmt: skip
+            return cameras
+        view = views[matched.index(None)]
+        raise UnknownCameraError(f"{where}no camera matches view {view!r}; cameras are {cameras}", view)
+    for i, name in enumerate(matched):
+        if name in matched[:i]:
+            first = views[matched.index(name)]
+            raise UnknownCameraError(f"{where}views {first!r} and {views[i]!r} both match camera {name!r}; "
+                                     f"give each camera's keypoints once", views[i])  # fmt: skip
+    return [str(m) for m in matched]

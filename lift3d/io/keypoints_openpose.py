@@ -6,11 +6,18 @@ Undetected joints are (0, 0, 0). Skeletons: ``body_25``, ``body_25b``, ``coco_18
 model, which adds ``neck`` to MS-COCO-17: `lift3d.core.skeleton.OPENPOSE_COCO_18`; use ``kp.remap(COCO_17)`` to
 drop the neck), and any other named skeleton by its joint count. Frame alignment, padding and errors as described
 in `lift3d.io.keypoints`.
+
+`write_openpose` writes the same layout, Pose2Sim's file names: ``<out>/<cam>_json/<cam>_<frame:012d>_keypoints.json``,
+one camera folder at a time, built in a hidden temporary folder and renamed into place only when complete.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +25,7 @@ import numpy as np
 
 from lift3d.core.keypoints import Keypoints2D
 from lift3d.core.skeleton import Skeleton, get_skeleton
-from lift3d.errors import KeypointFileError
+from lift3d.errors import KeypointFileError, OutputError
 from lift3d.io._keypoint_files import (
     SKELETON_BY_JOINT_COUNT,
     PathLike,
@@ -32,8 +39,9 @@ from lift3d.io._keypoint_files import (
     view_names,
     warn,
 )
+from lift3d.io.atomic import deferred_interrupts
 
-__all__ = ["read_openpose"]
+__all__ = ["read_openpose", "write_openpose"]
 
 
 def _openpose_folders(folders: PathLike | Sequence[PathLike]) -> list[Path]:
@@ -147,3 +155,102 @@ def read_openpose(
                     xyc[row, i] = person
         out.append(View(name, str(d), np.asarray(order), xyc))
     return assemble(out, skel, fps=fps, dtype=dtype, notes=notes)
+
+
+_EMPTY_PARTS = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d", "pose_keypoints_3d",
+                "face_keypoints_3d", "hand_left_keypoints_3d", "hand_right_keypoints_3d")  # fmt: skip
+
+
+def _openpose_document(points: np.ndarray, confidence: np.ndarray) -> dict:
+    """One frame's OpenPose JSON: people with at least one joint; a missing joint is (0, 0, 0)."""
+    people = []
+    for xy, c in zip(points, confidence, strict=True):
+        ok = np.isfinite(xy).all(-1) & (np.nan_to_num(c) > 0)
+        if not ok.any():
+            continue
+        xyc = np.where(ok[:, None], np.concatenate([xy, c[:, None]], axis=-1), 0.0)
+        flat = [round(float(v), 3) if i % 3 < 2 else round(float(v), 4) for i, v in enumerate(xyc.ravel())]
+        people.append({"person_id": [-1], "pose_keypoints_2d": flat, **{k: [] for k in _EMPTY_PARTS}})
+    return {"version": 1.3, "people": people}
+
+
+def write_openpose(
+    out: PathLike,
+    keypoints: Keypoints2D | Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> list[Path]:
+    """Write OpenPose / Pose2Sim JSON, one folder per camera, each folder complete or not written at all.
+
+    Each camera's files are written into a hidden temporary folder beside the target (``<out>/.<cam>_json.*``),
+    which replaces ``<out>/<cam>_json`` (and any earlier folder of that name) when every file is written; on an
+    error or Ctrl-C the temporary folder is deleted and the earlier folder stays as it was.
+
+    Args:
+        out: The folder that receives ``<cam>_json/<cam>_<frame:012d>_keypoints.json`` (created if missing).
+        keypoints: `Keypoints2D` (its views, frame_ids, points (t, v, p, j, 2) px and confidence (t, v, p, j)),
+            or ``{camera: (frame_ids (t,), points (t, p, j, 2) px, confidence (t, p, j))}``. Frames are written
+            even without people (``"people": []``); a detection slot without any joint is left out.
+
+    Returns:
+        The camera folders written, in camera order.
+
+    Raises:
+        OutputError: The folder cannot be written (read-only, full disk, a file in the way).
+    """
+    if isinstance(keypoints, Keypoints2D):
+        views = {name: (keypoints.frame_ids, keypoints.points[:, i], keypoints.confidence[:, i])
+                 for i, name in enumerate(keypoints.views)}  # fmt: skip
+    else:
+        views = dict(keypoints)
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"{out}: cannot create the folder: {err.strerror or err}") from None
+    written = []
+    for name, (frame_ids, points, confidence) in views.items():
+        points, confidence = np.asarray(points, np.float64), np.asarray(confidence, np.float64)
+        if points.ndim != 4 or points.shape[-1] != 2 or confidence.shape != points.shape[:3]:
+            raise ValueError(f"camera {name}: points (t, p, j, 2) and confidence (t, p, j) expected, got "
+                             f"{points.shape} and {confidence.shape}")  # fmt: skip
+        written.append(_write_camera_folder(out / f"{name}_json", name, np.asarray(frame_ids), points, confidence))
+    return written
+
+
+def _write_camera_folder(target: Path, name: str, frame_ids, points, confidence) -> Path:
+    """Build one camera's folder in a temporary folder, then swap it into place."""
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as err:
+        raise OutputError(f"{target}: cannot write: {err.strerror or err}") from None
+    try:
+        for row, frame in enumerate(frame_ids):
+            with open(tmp / f"{name}_{int(frame):012d}_keypoints.json", "w", encoding="utf-8") as f:
+                json.dump(_openpose_document(points[row], confidence[row]), f, separators=(",", ":"))
+        with deferred_interrupts():
+            _swap_folder(tmp, target)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError) and not isinstance(err, OutputError):
+            why = err.strerror or err
+            raise OutputError(f"{target}: cannot write: {why}; any earlier folder is unchanged") from None
+        raise
+    return target
+
+
+def _swap_folder(tmp: Path, target: Path) -> None:
+    """Rename the finished folder `tmp` to `target`, replacing an earlier folder (put back if the rename fails)."""
+    if not target.exists():
+        tmp.replace(target)
+        return
+    if not target.is_dir():
+        raise OutputError(f"{target}: is a file, not a folder")
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    target.replace(old / target.name)
+    try:
+        tmp.replace(target)
+    except OSError:
+        (old / target.name).replace(target)
+        old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -165,7 +165,7 @@ def test_fetch_extracts_only_the_sample(tmp_path: Path, fake_source: list, capsy
     sample = fetch_sample("pose2sim", cache_dir=cache)
     assert sample is not None
     assert len(fake_source) == 1 and fake_source[0][0] == "pose2sim==0.8.4"
-    assert "Fetching the Pose2Sim sample 'pose2sim' (pose2sim==0.8.4" in capsys.readouterr().err
+    assert "Fetching 'pose2sim' (pose2sim==0.8.4" in capsys.readouterr().err
 
     root = cache / "pose2sim-0.8.4"
     assert sorted(p.name for p in cache.iterdir()) == ["pose2sim-0.8.4"]  # no temp folder, no wheel
@@ -227,8 +227,8 @@ def test_checksum_mismatch_leaves_nothing(tmp_path: Path, fake_source: list, fak
 def test_interrupted_extraction_leaves_nothing(tmp_path: Path, fake_source: list, monkeypatch) -> None:
     real_extract = samples._extract
 
-    def extract_then_die(wheel: Path, dest: Path, rules) -> None:
-        real_extract(wheel, dest, rules)
+    def extract_then_die(wheel: Path, dest: Path, rules, required) -> None:
+        real_extract(wheel, dest, rules, required)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(samples, "_extract", extract_then_die)
@@ -381,3 +381,47 @@ def test_real_video_sample_matches_its_calibration(video_sample) -> None:
             assert ok and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 100 and cap.get(cv2.CAP_PROP_FPS) == 60.0
             assert frame.shape[0] == size[1] == 1920 and size[0] - frame.shape[1] in (0, 8)
             cap.release()
+
+
+# --- model files (the mediapipe 0.10.14 wheel) --------------------------------------------------------
+
+MODEL_MEMBERS = {
+    "mediapipe/modules/pose_detection/pose_detection.tflite": "pose_detection.tflite",
+    "mediapipe/modules/pose_landmark/pose_landmark_full.tflite": "pose_landmark_full.tflite",
+    "mediapipe/modules/pose_landmark/pose_landmark_heavy.tflite": None,  # not fetched
+    "mediapipe/python/solutions/pose.py": None,
+    "mediapipe-0.10.14.dist-info/LICENSE": "LICENSE",
+}
+
+
+def test_fetch_model_files_unzips_only_the_models_and_pins_the_wheel(tmp_path: Path, monkeypatch) -> None:
+    """The wheel is pinned to one platform (its digest), unzipped, never installed; a sample name is refused."""
+    wheel = tmp_path / "mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for member in MODEL_MEMBERS:
+            zf.writestr(member, _content(member))
+    source = dataclasses.replace(samples._SAMPLES["blazepose"], sha256=hashlib.sha256(wheel.read_bytes()).hexdigest())
+    monkeypatch.setitem(samples._SAMPLES, "blazepose", source)
+    calls = []
+
+    def fake_pip_download(spec: str, dest: Path, pip_args: tuple[str, ...]) -> Path:
+        calls.append((spec, pip_args))
+        dest.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy(wheel, dest / wheel.name))
+
+    monkeypatch.setattr(samples, "_pip_download", fake_pip_download)
+    cache = tmp_path / "cache"
+    assert samples.cached_model_files("blazepose", cache) is None
+    folder = samples.fetch_model_files("blazepose", cache_dir=cache)
+    assert samples.cached_model_files("blazepose", cache) == folder
+    assert calls[0][0] == "mediapipe==0.10.14"
+    assert {"--platform", "manylinux2014_x86_64", "--python-version", "3.11"} <= set(calls[0][1])
+    assert _files(folder) - {".lift3d-sample-complete"} == {v for v in MODEL_MEMBERS.values() if v}
+    for member, name in MODEL_MEMBERS.items():
+        if name:
+            assert (folder / name).read_bytes() == _content(member)
+    assert samples.fetch_model_files("blazepose", cache_dir=cache) == folder and len(calls) == 1  # cached
+    with pytest.raises(ValueError, match="holds model files, not a capture"):
+        fetch_sample("blazepose", cache_dir=cache)
+    with pytest.raises(ValueError, match="unknown model set 'pose2sim'"):
+        samples.fetch_model_files("pose2sim", cache_dir=cache)

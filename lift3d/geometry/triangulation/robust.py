@@ -176,7 +176,11 @@ def triangulate_pose2sim(
     reprojection_threshold_px: float = 15.0, min_cameras: int = 2, reject_above_threshold: bool = True,
     undistort: bool = True, solver: Solver = "adjugate",
 ) -> tuple[Array, TriangulationInfo]:
-    """Pose2Sim's camera-removal rule (`triangulation_from_best_cameras`), all subsets evaluated at once.
+    """Pose2Sim's camera-removal rule (`triangulation_from_best_cameras`), all subsets at once, jitted.
+
+    A jitted, batched variant in lift3d's own DLT: for Pose2Sim's exact numbers use
+    `lift3d.geometry.triangulation.pose2sim.triangulate_pose2sim_exact` (what `triangulate_sequence` and
+    `lift3d triangulate --method pose2sim` run).
 
     Observations with confidence below `likelihood_threshold` are dropped. Level k = 0, 1, ... removes k of
     the v cameras in every possible way (removing an already-dropped camera counts, as in Pose2Sim),

@@ -1,11 +1,13 @@
 """Whole captures: `triangulate_sequence` cuts the frames into fixed-size chunks and picks the backend.
 
-Backends: "jax", the jitted methods of `linear` / `robust` (every method and option), and "fixed_rig", the
-kernels of `fixed_rig.make_triangulator` (the rig compiled into structure-of-arrays programs, 10-20x faster on
-CPU), used for the plain DLT and the all-pairs RANSAC of pinhole rigs without left/right repair; refinement
-and the reprojection errors run jitted after either. `backend="auto"` takes "fixed_rig" where it applies
-(`fixed_rig_applies`); the default is "jax": measured on a real capture, the kernels answer differently where
-views disagree, and where refinement makes the answers one, refinement is the cost (`triangulate_sequence`).
+Method "pose2sim" runs `pose2sim.triangulate_pose2sim_exact` (float64 numpy, Pose2Sim's own estimator, to
+rounding); refinement, if asked, runs jitted after it. Backends: "jax", the jitted methods of `linear` / `robust`
+(every method and option), and "fixed_rig", the kernels of `fixed_rig.make_triangulator` (the rig compiled into
+structure-of-arrays programs, 10-20x faster on CPU), used for the plain DLT and the all-pairs RANSAC of pinhole
+rigs without left/right repair; refinement and the reprojection errors run jitted after either. `backend="auto"`
+takes "fixed_rig" where it applies (`fixed_rig_applies`); the default is "jax": measured on a real capture, the
+kernels answer differently where views disagree, and where refinement makes the answers one, refinement is the cost
+(`triangulate_sequence`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,9 @@ from jax.typing import ArrayLike
 from lift3d.geometry.camera import Camera
 from lift3d.geometry.triangulation.fixed_rig import make_triangulator
 from lift3d.geometry.triangulation.linear import mean_over_views, reprojection_error, triangulate_dlt
+from lift3d.geometry.triangulation.pose2sim import triangulate_pose2sim_exact
 from lift3d.geometry.triangulation.refine import refine_points
-from lift3d.geometry.triangulation.robust import (
-    repair_left_right_swaps,
-    triangulate_pose2sim,
-    triangulate_ransac,
-)
+from lift3d.geometry.triangulation.robust import repair_left_right_swaps, triangulate_ransac
 
 __all__ = ["SequenceResult", "Backend", "fixed_rig_applies", "triangulate_sequence"]
 
@@ -36,6 +35,7 @@ Backend = Literal["auto", "jax", "fixed_rig"]
 
 _FIXED_RIG_OPTIONS = {"dlt": {"undistort", "solver"}, "ransac": {"threshold_px", "max_exhaustive_views", "undistort",
                                                                  "num_hypotheses", "solver"}}
+_POSE2SIM_OPTIONS = {"likelihood_threshold", "reprojection_threshold_px", "min_cameras", "metres_per_unit"}
 _TRIANGULATORS: OrderedDict = OrderedDict()  # a few compiled rigs, most recent last
 _MAX_TRIANGULATORS = 8
 
@@ -70,10 +70,8 @@ def _triangulate_chunk(key, cameras, points_2d, confidence, method, refine, flip
                                                                  **swap_opts)
     if method == "dlt":
         X, info = triangulate_dlt(cameras, points_2d, confidence, **opts)
-    elif method == "ransac":
-        X, info = triangulate_ransac(key, cameras, points_2d, confidence, **opts)
     else:
-        X, info = triangulate_pose2sim(cameras, points_2d, confidence, **opts)
+        X, info = triangulate_ransac(key, cameras, points_2d, confidence, **opts)
     used = info.views_used
     if refine:
         X = refine_points(cameras, X, points_2d, jnp.where(used, confidence, 0.0), **refine_opts)
@@ -151,7 +149,8 @@ def triangulate_sequence(
         points_2d: Keypoints, shape (t, v, j, 2), distorted pixels (NaN = missing).
         confidence: Weights, shape (t, v, j) (0 = missing), or None for 1.
         method: "dlt" (`triangulate_dlt`), "ransac" (`triangulate_ransac`) or "pose2sim"
-            (`triangulate_pose2sim`).
+            (`pose2sim.triangulate_pose2sim_exact`: Pose2Sim's result to float64 rounding; its `mean_error_px`
+            is Pose2Sim's error, distortion ignored, unless refined; no `flip_perm`, no fixed-rig backend).
         refine: Polish the points with `refine_points` on the views the method used.
         chunk_size: Frames per jitted call.
         key: `jax.random` key for "ransac" (folded with the chunk index); defaults to key 0.
@@ -190,6 +189,8 @@ def triangulate_sequence(
     if backend == "fixed_rig" and not applies:
         raise ValueError(f"the fixed-rig kernels do not apply to method={method!r} with these cameras / options; "
                          "use backend='jax' or 'auto'")
+    if method == "pose2sim":
+        return _pose2sim_sequence(cameras, uv, conf, refine, flip, options, int(chunk_size))
     fast = _triangulator(cameras, method, options) if backend != "jax" and applies else None
     chunk = min(int(chunk_size), 1 << max(t - 1, 0).bit_length())  # short inputs: a power of two, few shapes
     out = None
@@ -209,5 +210,37 @@ def triangulate_sequence(
         if out is None:
             out = [np.empty((t, *r.shape[1:]), r.dtype) for r in res]
         for o, r in zip(out, res, strict=True):
+            o[start:stop] = r
+    return SequenceResult(*out)
+
+
+def _pose2sim_sequence(cameras: Camera, uv: np.ndarray, conf: np.ndarray, refine: bool, flip, options: dict,
+                       chunk: int) -> SequenceResult:
+    """Method "pose2sim" of `triangulate_sequence`: Pose2Sim's float64 rule in chunks, then optional refinement."""
+    if flip is not None:
+        raise ValueError("method='pose2sim' reproduces Pose2Sim with handle_LR_swap = false: no flip_perm")
+    opts = {k: v for k, v in options.items() if not k.startswith("refine_")}
+    if not set(opts) <= _POSE2SIM_OPTIONS:
+        raise ValueError(f"method='pose2sim' takes the options {sorted(_POSE2SIM_OPTIONS)} (and refine_*), got "
+                         f"{sorted(set(opts) - _POSE2SIM_OPTIONS)}")
+    t, v, j = uv.shape[:3]
+    chunk = min(chunk, 1 << max(t - 1, 0).bit_length())
+    refine_opts = tuple(sorted(item for item in options.items() if item[0].startswith("refine_")))
+    out = (np.full((t, j, 3), np.nan), np.full((t, j), np.nan), np.zeros((t, j), np.int32),
+           np.zeros((t, v, j), bool), np.zeros((t, v, j), bool))
+    for start in range(0, t, chunk):
+        stop = min(start + chunk, t)
+        res = triangulate_pose2sim_exact(cameras, uv[start:stop], conf[start:stop], **opts)
+        X, used = res.points_3d, res.views_used
+        err = np.where(np.isfinite(X[..., 0]), res.mean_error_px, np.nan)
+        if refine:
+            pad = chunk - (stop - start)  # one compiled shape for every chunk
+            uv_c = np.concatenate([uv[start:stop], np.full((pad, v, j, 2), np.nan, uv.dtype)])
+            conf_c = np.concatenate([conf[start:stop], np.zeros((pad, v, j), conf.dtype)])
+            X_c = np.concatenate([X, np.full((pad, j, 3), np.nan)]).astype(uv.dtype)
+            used_c = np.concatenate([used, np.zeros((pad, v, j), bool)])
+            X, err = (np.asarray(a)[: stop - start] for a in _finish_chunk(cameras, uv_c, conf_c, X_c, used_c,
+                                                                              True, refine_opts))
+        for o, r in zip(out, (X, err, res.num_views, used, np.zeros_like(used)), strict=True):
             o[start:stop] = r
     return SequenceResult(*out)
