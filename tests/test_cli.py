@@ -69,20 +69,26 @@ def test_demo_on_shared_sample(tmp_path, capsys):
     assert main(["demo", "--sample", str(SHARED), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     data = json.loads((tmp_path / "out" / "cameras.json").read_text())
-    assert data["names"] == ["cam_01", "cam_02", "cam_03", "cam_04"]
+    assert data["names"] == ["cam01", "cam02", "cam03", "cam04"]  # the video trial's rig
     fx = [K[0][0] for K in data["K"]]
     assert all(1670 < f < 1685 for f in fx)
     distances = [sum(c * c for c in centre) ** 0.5 for centre in data["centers"]]
     assert all(3.0 < d < 5.0 for d in distances), distances
-    assert "cam_03" in out
-    # the whole demo: intrinsics vs Qualisys, triangulation, lift, renders, report
+    assert "cam03" in out
+    # the whole demo: videos -> BlazePose -> 3D, intrinsics vs Qualisys, OpenPose-based 3D, lift, renders, report
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     numbers = summary["numbers"]
     assert numbers["fx_error_pct_max"] < 1.5  # checkerboard fx within 1.5 % of Qualisys
-    assert numbers["reprojection_px"] < 10.3  # better than Pose2Sim's own run on this trial
+    assert numbers["openpose_reprojection_px"] < 10.3  # better than Pose2Sim's own run on this trial
+    assert numbers["video_reprojection_px"] < 10.3  # BlazePose on the videos: as consistent across cameras
+    assert numbers["agreement_mm"] < 60 and numbers["agreement_limbs_mm"] < 50  # measured 46.3 and 41.7 mm
     assert 50 < numbers["lift_p_mpjpe_mm"] < 200  # one view lifted: plausible, far from the triangulation's
-    for key in ("trc", "csv", "lifted", "scene", "video", "gif", "overlays", "coverage", "report"):
+    for key in ("trc", "csv", "lifted", "scene", "video", "gif", "overlays", "coverage", "report", "video_run"):
         assert Path(summary["outputs"][key]).stat().st_size > 1000, key
+    run = tmp_path / "out" / "video_SinglePerson"
+    for suffix in ("trc", "c3d", "csv", "npz", "bvh"):
+        assert (run / "3d" / f"video_SinglePerson.{suffix}").stat().st_size > 1000
+    assert len(list((run / "pose" / "cam02_json").glob("*.json"))) == 100
     scene = cv2.imread(summary["outputs"]["scene"])
     assert scene.std() > 10  # not blank
     html = Path(summary["outputs"]["report"]).read_text()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lift3d.apps.triangulate import TriangulationResult
 from lift3d.core.rig import Rig
 
 __all__ = ["IntrinsicsComparison", "LiftComparison", "compare_intrinsics", "lift_one_view"]
@@ -91,7 +90,7 @@ def format_intrinsics_table(comparison: IntrinsicsComparison) -> str:
     return "\n".join(lines)
 
 
-__all__ += ["format_intrinsics_table"]
+__all__ += ["format_intrinsics_table", "compare_reconstructions", "Agreement"]
 
 
 @dataclass(frozen=True)
@@ -122,8 +121,8 @@ class LiftComparison:
 
 
 def lift_one_view(
-    keypoints_dir: str | os.PathLike, rig: Rig, triangulation: TriangulationResult, *, skeleton: str = "body_25b",
-    person: int = 0,
+    keypoints_dir: str | os.PathLike, rig: Rig, points_3d: np.ndarray, *, units: str, points_skeleton: str,
+    skeleton: str = "body_25b",
 ) -> LiftComparison:
     """Lift one camera's detections with the shipped lifter and compare them with the triangulated subject.
 
@@ -134,9 +133,10 @@ def lift_one_view(
     Args:
         keypoints_dir: The camera's OpenPose folder (its name selects the rig camera, e.g. ``cam01_json``).
         rig: The capture's rig (units "m" or "mm").
-        triangulation: `triangulate_capture`'s result for the same frames.
+        points_3d: (t, J, 3) the triangulated subject over the same frames, in `units`.
+        units: "m" or "mm".
+        points_skeleton: Skeleton of `points_3d` (e.g. "blazepose").
         skeleton: Detector skeleton of the keypoints.
-        person: Which triangulated person is the subject.
 
     Returns:
         A `LiftComparison`.
@@ -151,8 +151,8 @@ def lift_one_view(
     view = kp.views[0]
     rig_mm = rig.to_units("mm")
     result = lift_keypoints(kp, rig=rig_mm)
-    scale = 1000.0 if triangulation.units == "m" else 1.0
-    tri = np.asarray(triangulation.points_3d[:, person], np.float64) * scale  # (t, J, 3) mm
+    scale = 1000.0 if units == "m" else 1.0
+    tri = np.asarray(points_3d, np.float64) * scale  # (t, J, 3) mm
     uv = np.asarray(project_points(rig_mm.match([view]).cameras[0], np.nan_to_num(tri)))  # (t, J, 2)
     det = np.where(kp.confidence[:, 0, ..., None] > 0, kp.points[:, 0], np.nan)  # (t, p, J, 2)
     gap = np.linalg.norm(det - uv[:, None], axis=-1)  # (t, p, J) px
@@ -161,7 +161,7 @@ def lift_one_view(
     slot = np.argmin(dist, axis=-1)  # (t,)
     t = np.arange(len(slot))
     lifted = np.asarray(result.points_3d_world[t, 0, slot], np.float64)  # (t, 17, 3) root-relative, mm
-    tri17, conf17 = (np.asarray(a, np.float64) for a in map_to_h36m(tri, None, triangulation_skeleton(triangulation)))
+    tri17, conf17 = (np.asarray(a, np.float64) for a in map_to_h36m(tri, None, points_skeleton))
     pelvis_m = tri17[:, 0] / 1000.0
     tri17 = tri17 - tri17[:, :1]
     both = np.isfinite(lifted).all(-1) & (conf17 > 0)
@@ -177,11 +177,52 @@ def lift_one_view(
     )  # fmt: skip
 
 
-def triangulation_skeleton(triangulation: TriangulationResult) -> str:
-    """The registry name of the skeleton whose joints a triangulation holds (matched by joint names)."""
-    from lift3d.core.skeleton import get_skeleton
+@dataclass(frozen=True)
+class Agreement:
+    """Two 3D reconstructions of one subject compared on the H36M-17 joints both skeletons map to.
 
-    for name in ("body_25b", "body_25", "halpe_26", "coco_17", "blazepose_33", "h36m_17"):
-        if tuple(get_skeleton(name).joints) == tuple(triangulation.joint_names):
-            return name
-    raise ValueError(f"no known skeleton has the joints {triangulation.joint_names[:4]}...")
+    Attributes:
+        per_joint_mm: (17,) mean distance per joint over the frames where both have it, mm.
+        mean_mm: Mean over every joint and frame both have, mm.
+        direct_mean_mm: The same over the 12 limb joints both skeletons detect (hips, knees, ankles, shoulders,
+            elbows, wrists): the joints derived from others (pelvis, spine, thorax, neck, head) are left out.
+        frames: Frames with at least one joint in both.
+        joint_names: The 17 names.
+    """
+
+    per_joint_mm: np.ndarray
+    mean_mm: float
+    direct_mean_mm: float
+    frames: int
+    joint_names: tuple[str, ...]
+
+
+def compare_reconstructions(a: np.ndarray, skeleton_a: str, b: np.ndarray, skeleton_b: str, *, units: str) -> Agreement:
+    """Distances between two reconstructions of the same frames, mapped to H36M-17 (no alignment, world frame).
+
+    Args:
+        a: (t, Ja, 3) one reconstruction (e.g. from OpenPose keypoints), in `units`; NaN where missing.
+        skeleton_a: Its skeleton name.
+        b: (t, Jb, 3) the other (e.g. from BlazePose keypoints), same frames and units.
+        skeleton_b: Its skeleton name.
+        units: "m" or "mm".
+
+    Returns:
+        An `Agreement` in mm.
+    """
+    from lift3d.core.skeleton import H36M_17, map_to_h36m
+
+    scale = 1000.0 if units == "m" else 1.0
+    pa, ca = (np.asarray(x, np.float64) for x in map_to_h36m(np.asarray(a, np.float64) * scale, None, skeleton_a))
+    pb, cb = (np.asarray(x, np.float64) for x in map_to_h36m(np.asarray(b, np.float64) * scale, None, skeleton_b))
+    d = np.linalg.norm(pa - pb, axis=-1)  # (t, 17)
+    d = np.where((ca > 0) & (cb > 0), d, np.nan)
+    seen = np.isfinite(d)
+    per_joint = np.where(seen.any(0), np.nansum(d, 0) / np.maximum(seen.sum(0), 1), np.nan)
+    direct = [H36M_17.index(n) for n in ("right_hip", "right_knee", "right_ankle", "left_hip", "left_knee",
+                                         "left_ankle", "left_shoulder", "left_elbow", "left_wrist",
+                                         "right_shoulder", "right_elbow", "right_wrist")]  # fmt: skip
+    return Agreement(
+        per_joint_mm=per_joint, mean_mm=float(np.nanmean(d)), direct_mean_mm=float(np.nanmean(d[:, direct])),
+        frames=int(seen.any(-1).sum()), joint_names=tuple(H36M_17.joints),
+    )  # fmt: skip

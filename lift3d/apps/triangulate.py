@@ -37,7 +37,14 @@ from lift3d.core.rig import Rig
 from lift3d.core.skeleton import SKELETONS, Skeleton, get_skeleton
 from lift3d.errors import CaptureInputError, ConfigError, InputWarning
 from lift3d.geometry import outliers as rules
-from lift3d.geometry.association import MIN_CONFIDENCE, Association, associate, select_tracks, track
+from lift3d.geometry.association import (
+    MIN_CONFIDENCE,
+    Association,
+    add_mirrored_views,
+    associate,
+    select_tracks,
+    track,
+)
 from lift3d.geometry.temporal import MAX_GAP_FRAMES, butterworth, fill_gaps, filter_trajectories, parse_filter_spec
 from lift3d.geometry.triangulation import triangulate_sequence
 from lift3d.geometry.triangulation.pose2sim import associate_pose2sim
@@ -81,6 +88,10 @@ class TriangulateConfig:
         True, flag="--keep-outliers", help="keep joints that break the body (else masked before gap filling)"
     )
     bone_tolerance: float = option(rules.BONE_TOLERANCE, gt=0, help="largest relative change of a bone from its median")
+    swaps: bool = option(
+        True, flag="--keep-swaps", help="keep detectors' left/right confusions (else each view's are undone where "
+        "the other views agree; not with --method pose2sim, which is Pose2Sim's handle_LR_swap = false)",
+    )  # fmt: skip
     fps: float | None = option(None, gt=0, help="frame rate (needed by filters when files lack it)")
     offsets: Path | None = option(None, help="offsets TOML of `lift3d sync`: shift each camera by its rounded offset")
     y_up: bool = option(False, help="write Y-up axes (OpenSim) instead of the rig's Z-up")
@@ -104,6 +115,7 @@ def run(config: TriangulateConfig) -> TriangulationResult:
         people=config.people, method=config.method, refine=config.refine, threshold_px=config.threshold_px,
         min_confidence=config.min_confidence, filter=config.filter, max_gap=config.max_gap, fps=config.fps,
         y_up=config.y_up, outliers=config.outliers, bone_tolerance=config.bone_tolerance, offsets=config.offsets,
+        swaps=config.swaps,
     )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")
@@ -139,6 +151,7 @@ def triangulate_capture(
     on_error: str = "skip",
     progress: bool = True,
     offsets: str | os.PathLike | None = None,
+    swaps: bool = _D.swaps,
 ) -> TriangulationResult:
     """Triangulate the people of a capture and write the 3D files.
 
@@ -166,6 +179,8 @@ def triangulate_capture(
         on_error: "skip" marks frames of unreadable files missing (noted); "raise" stops.
         progress: Show progress bars.
         offsets: Offsets TOML of `lift3d sync`: each camera's frames shifted by its rounded offset.
+        swaps: Undo left/right confusions view by view before triangulating (`repair_left_right_swaps`: a view's
+            lateral joints are exchanged where that makes the views agree much better); off for "pose2sim".
 
     Returns:
         The result, with the paths written.
@@ -191,6 +206,7 @@ def triangulate_capture(
         out=out, people=people, method=method, refine=refine, threshold_px=threshold_px,
         min_confidence=min_confidence, filter=filter, max_gap=max_gap, y_up=y_up, progress=progress,
         notes=(*kp.notes, *checked), skeleton=kp.skeleton, outliers=outliers, bone_tolerance=bone_tolerance,
+        swaps=swaps,
     )  # fmt: skip
 
 
@@ -226,6 +242,7 @@ def triangulate_arrays(
     skeleton: Skeleton | None = None,
     outliers: bool = _D.outliers,
     bone_tolerance: float = _D.bone_tolerance,
+    swaps: bool = _D.swaps,
 ) -> TriangulationResult:
     """Triangulate the people of a capture given as arrays, in fixed-size blocks of frames (flat memory).
 
@@ -244,7 +261,7 @@ def triangulate_arrays(
         fps: Frame rate, Hz (required unless `filter` is "none").
         frame_ids: (t,) frame numbers; default 0, 1, ...
         out, people, method, refine, threshold_px, min_confidence, filter, max_gap, y_up, progress, outliers,
-            bone_tolerance: As in `triangulate_capture`.
+            bone_tolerance, swaps: As in `triangulate_capture`.
         notes: Reading notes carried into the result.
         block_frames: Frames per block.
         skeleton: The joints' skeleton (its bones, for outlier rejection); None: the registered skeleton with
@@ -260,22 +277,23 @@ def triangulate_arrays(
     t = points_2d.shape[0]
     frame_ids = np.arange(t) if frame_ids is None else np.asarray(frame_ids)
     blocks = _Blocks(points_2d, confidence, min_confidence, block_frames)
+    names = tuple(joint_names)
+    skeleton = skeleton or next((s for s in SKELETONS.values() if s.joints == names), None)
+    flip, swap_note = _flip(skeleton, swaps and method != "pose2sim")
     if method == "pose2sim" and people == 1:  # Pose2Sim's own single-person association (on the neck)
         opts = {"metres_per_unit": _metres(rig), "likelihood_threshold": min_confidence}
         assignment = np.concatenate([associate_pose2sim(rig.cameras, *blocks(s), tuple(joint_names), **opts)[:, None]
                                      for s in blocks.starts])
     else:
         assignment = _people(rig, blocks, min_confidence=min_confidence, max_gap=max_gap, people=people,
-                             progress=progress)  # fmt: skip
+                             progress=progress, flip=flip)  # fmt: skip
     usage = CameraUsage(rig.names)
     raw, err, nv = _triangulate_people(rig, blocks, assignment, method=method, refine=refine,
                                        threshold_px=threshold_px, min_confidence=min_confidence,
-                                       progress=progress, usage=usage)  # fmt: skip
+                                       progress=progress, usage=usage, flip=flip)  # fmt: skip
     if not np.isfinite(raw).any():  # nothing to write: an empty file must not look like a result
         raise CaptureInputError(nothing_found_message(confidence, min_confidence, people))
-    notes = (*notes, *usage.notes(threshold_px), *_missing_people(raw, people))
-    names = tuple(joint_names)
-    skeleton = skeleton or next((s for s in SKELETONS.values() if s.joints == names), None)
+    notes = (*notes, *swap_note, *usage.notes(threshold_px), *_missing_people(raw, people))
     kept, rejected, moved = raw, None, None
     if outliers:  # 3. masked before anything spreads them over time
         kept, rejected = _reject(raw, err, nv, skeleton, units=rig.units, fps=fps, threshold_px=threshold_px,
@@ -389,8 +407,10 @@ class _Blocks:
         return _block(self.points_2d, self.confidence, start, start + self.size, self.min_confidence)
 
 
-def _people(rig: Rig, blocks: _Blocks, *, min_confidence: float, max_gap: int, people: int, progress: bool):
-    """Pass 1: associate per block keeping only per-slot results, then link identities over the capture.
+def _people(rig: Rig, blocks: _Blocks, *, min_confidence: float, max_gap: int, people: int, progress: bool,
+            flip: tuple[int, ...] | None = None):  # fmt: skip
+    """Pass 1: associate per block keeping only per-slot results, then link identities over the capture; with
+    `flip`, views where the detector mirrored a person are given back to that person (`add_mirrored_views`).
 
     Returns:
         (t, P, v) detection slot of each kept person in each view, -1 where none.
@@ -419,12 +439,31 @@ def _people(rig: Rig, blocks: _Blocks, *, min_confidence: float, max_gap: int, p
     empty = np.zeros((t, slots, 0))  # the detections are gathered again in pass 2, block by block
     assoc = Association(assignment=cat["assignment"], points_2d=empty, confidence=empty,
                         points_3d=cat["points_3d"], error_px=cat["error_px"], num_views=num_views)  # fmt: skip
-    return select_tracks(assoc, ids, people=people).assignment  # (t, P, v)
+    kept = select_tracks(assoc, ids, people=people)
+    if flip is None:
+        return kept.assignment  # (t, P, v)
+    chosen = kept.assignment.copy()
+    for s in blocks.starts:
+        rows = slice(s, s + blocks.size)
+        chosen[rows] = add_mirrored_views(rig.cameras, *blocks(s), chosen[rows], kept.points_3d[rows], flip,
+                                          min_confidence=min_confidence)  # fmt: skip
+    return chosen
+
+
+def _flip(skeleton: Skeleton | None, swaps: bool) -> tuple[tuple[int, ...] | None, tuple[str, ...]]:
+    """The left/right permutation for swap repair (None: off), and the note saying why it is off, if it is."""
+    if not swaps:
+        return None, ()
+    flip = None if skeleton is None else tuple(int(i) for i in skeleton.flip_permutation())
+    if flip is None or flip == tuple(range(len(flip))):
+        name = "these joints" if skeleton is None else f"skeleton {skeleton.name!r}"
+        return None, (f"left/right swap repair off: {name} has no left/right joint pairs",)
+    return flip, ()
 
 
 def _triangulate_people(rig: Rig, blocks: _Blocks, assignment: np.ndarray, *, method: str, refine: bool,
                         threshold_px: float, min_confidence: float, progress: bool,
-                        usage: CameraUsage | None = None):  # fmt: skip
+                        usage: CameraUsage | None = None, flip: tuple[int, ...] | None = None):  # fmt: skip
     """Pass 2: triangulate each kept person, block by block, into arrays of the output's size.
 
     Returns:
@@ -446,7 +485,7 @@ def _triangulate_people(rig: Rig, blocks: _Blocks, assignment: np.ndarray, *, me
         conf_p = np.where(has[..., None], conf[rows, views, pick], 0.0)
         n = len(slot) * P
         res = triangulate_sequence(rig.cameras, uv_p.reshape(n, v, j, 2), conf_p.reshape(n, v, j), method=method,
-                                   refine=refine, **opts)  # fmt: skip
+                                   refine=refine, flip_perm=flip, **opts)  # fmt: skip
         if raw is None:
             raw = np.full((t, P, j, 3), np.nan, res.points_3d.dtype)
             err = np.full((t, P, j), np.nan, res.mean_error_px.dtype)

@@ -68,6 +68,7 @@ __all__ = [
     "track",
     "select_tracks",
     "associate_sequence",
+    "add_mirrored_views",
 ]
 
 Method = Literal["auto", "exhaustive", "pairs"]
@@ -252,6 +253,76 @@ def associate(
     return Association(assignment=chosen, points_2d=points.astype(uv.dtype),
                        confidence=conf_p.astype(conf.dtype), points_3d=X, error_px=error_px,
                        num_views=num_views)
+
+
+def _trimmed_mean(err: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Mean over the last axis of the errors at most their plain mean (the association's one trimming step)."""
+    n = used.sum(-1)
+    plain = np.where(n > 0, np.where(used, err, 0.0).sum(-1) / np.maximum(n, 1), np.inf)
+    kept = used & (err <= plain[..., None])
+    k = kept.sum(-1)
+    return np.where(k > 0, np.where(kept, err, 0.0).sum(-1) / np.maximum(k, 1), np.inf)
+
+
+def add_mirrored_views(
+    cameras: Camera, points_2d: ArrayLike, confidence: ArrayLike, assignment: ArrayLike, points_3d: ArrayLike,
+    flip_perm: ArrayLike, *, max_error_px: float = 50.0, min_confidence: float = MIN_CONFIDENCE,
+    min_joints: int = 3,
+) -> np.ndarray:
+    """Give each person the views the association left out because the detector mirrored the person there.
+
+    A detector that swaps left and right in one view (BlazePose does, on a third of the frames of the Pose2Sim
+    sample's cam02) puts most joints of that view far from the person's other views, so `associate` leaves the
+    view out. Here, every view a person lacks is tested again: each free detection slot of that view, mirrored
+    (its joints exchanged through `flip_perm`), is compared with the person's 3D pose by the association's
+    robust per-view error (mean over the joints whose error is at most the plain mean). The slot joins the
+    person where the mirrored detection is within `max_error_px` and at most half the unmirrored one's error.
+    The detections are not changed: the triangulation's swap repair (`repair_left_right_swaps`) decides which
+    joints to exchange.
+
+    Args:
+        cameras: The rig, batch shape (v,).
+        points_2d: (t, v, p, j, 2) detections, distorted px, NaN where missing.
+        confidence: (t, v, p, j) confidences, 0 where missing.
+        assignment: (t, P, v) detection slot of each person per view, -1 where none (`Association.assignment`).
+        points_3d: (t, P, j, 3) the people's 3D poses (`Association.points_3d`), world units.
+        flip_perm: (j,) the skeleton's left/right permutation (`Skeleton.flip_permutation()`).
+        max_error_px: Largest robust error of the mirrored detection, px.
+        min_confidence: Observations below this confidence are not compared.
+        min_joints: Fewest joints compared.
+
+    Returns:
+        (t, P, v) int32 the assignment with the recovered views.
+    """
+    uv, conf = np.asarray(points_2d), np.asarray(confidence)
+    chosen = np.array(assignment, np.int32)
+    X = np.asarray(points_3d, np.float64)
+    flip = np.asarray(flip_perm, int)
+    t, v, p = uv.shape[:3]
+    taken = np.zeros((t, v, p), bool)  # slots already someone's
+    tt, pp, vv = np.nonzero(chosen >= 0)
+    taken[tt, vv, chosen[tt, pp, vv]] = True
+    best_err = np.full(chosen.shape, np.inf)
+    best_slot = np.full(chosen.shape, -1, np.int32)
+    for s in range(p):
+        det, c = uv[:, None, :, s], conf[:, None, :, s]  # (t, 1, v, j, 2), (t, 1, v, j)
+        err = numpy_camera.reprojection_errors(cameras, X, np.broadcast_to(det, (*X.shape[:2], v, *det.shape[-2:])))
+        err_f = numpy_camera.reprojection_errors(cameras, X, np.broadcast_to(det[..., flip, :], err.shape + (2,)))
+        used = (c >= min_confidence) & np.isfinite(err)
+        used_f = (c[..., flip] >= min_confidence) & np.isfinite(err_f)
+        plain, mirrored = _trimmed_mean(err, used), _trimmed_mean(err_f, used_f)
+        ok = ((chosen < 0) & ~taken[:, None, :, s] & (used_f.sum(-1) >= min_joints)
+              & (mirrored <= max_error_px) & (mirrored <= 0.5 * plain) & (mirrored < best_err))  # fmt: skip
+        best_err = np.where(ok, mirrored, best_err)
+        best_slot = np.where(ok, s, best_slot)
+    # one slot, one person: where two people want a slot, the closer one takes it
+    for f, k, view in zip(*np.nonzero(best_slot >= 0), strict=True):
+        slot = best_slot[f, k, view]
+        rivals = best_slot[f, :, view] == slot
+        if best_err[f, k, view] <= best_err[f, rivals, view].min() and not taken[f, view, slot]:
+            chosen[f, k, view] = slot
+            taken[f, view, slot] = True
+    return chosen
 
 
 # ------------------------------------------------------------------------------------------ identities

@@ -47,6 +47,8 @@ from lift3d.geometry.triangulation.robust import INLIER_THRESHOLD_PX, triangulat
 
 __all__ = ["make_triangulator", "newton_steps_for"]
 
+_MAX_ROBUST_VIEWS = 16  # the robust kernel packs a view mask and a pair of slots into a float32 integer
+
 
 # ------------------------------------------------------------------------------------------ elementwise helpers
 
@@ -151,7 +153,11 @@ class _Rig:
 
     def terms(self, i, x, y, conf):
         """The 9 normal-system terms of view i: upper 3x3 (00 01 02 11 12 22) and right-hand side (3)."""
-        R, t, wgt = self.R[i], self.t[i], self.weight[i]
+        return self.terms_of(self.R[i], self.t[i], self.weight[i], x, y, conf)
+
+    @staticmethod
+    def terms_of(R, t, wgt, x, y, conf):
+        """`terms` for given camera entries (floats, or arrays: all views at once)."""
         out = None
         for xy, r in ((x, 0), (y, 1)):
             sc = conf * wgt[r]
@@ -188,9 +194,9 @@ class _Rig:
 # ------------------------------------------------------------------------------------------ programs
 
 
-def _programs(rig: _Rig, threshold_px: float):
-    """The jitted stages: layout, plain / masked solve, robust selection, info, stack."""
-    v, thr2 = rig.v, threshold_px**2
+def _programs(rig: _Rig):
+    """The jitted stages: layout, plain / masked solve, info, stack."""
+    v = rig.v
 
     def views(s, c):  # ok, u, w, conf per view; c in its natural layout (..., v, j) (reading it costs nothing)
         for i in range(v):
@@ -224,49 +230,6 @@ def _programs(rig: _Rig, threshold_px: float):
         return jax.lax.complex(X[0], X[1]), X[2]
 
     @jax.jit
-    def select(s, c):
-        """Robust view selection (the rule of `triangulate_ransac`, all pairs): final inlier views as bits."""
-        obs = list(views(s, c))
-        norm = [rig.normalise(i, u, w, ok) for i, (ok, u, w, _) in enumerate(obs)]
-        terms = [rig.terms(i, x, y, jnp.where(ok, conf, 0.0)) for i, ((ok, _, _, conf), (x, y))
-                 in enumerate(zip(obs, norm, strict=True))]
-
-        def masked(bits):  # solve from the views whose bit is set (bits: Python int or array)
-            m = None
-            for i in range(v):
-                on = (bits >> i) & 1 if isinstance(bits, int) else ((bits >> i) & 1) == 1
-                if isinstance(on, int) and not on:
-                    continue
-                t = terms[i] if isinstance(on, int) else [jnp.where(on, e, 0.0) for e in terms[i]]
-                m = t if m is None else [p + q for p, q in zip(m, t, strict=True)]
-            return rig.solve(m)
-
-        def inliers(Y):  # bits, count, summed error of the views within the threshold
-            bits, n, total = 0, 0, 0.0
-            for i, (ok, u, w, _) in enumerate(obs):
-                e2 = rig.error2(i, Y, u, w)
-                inl = ok & (e2 < thr2)
-                bits = bits + jnp.where(inl, 1 << i, 0)
-                n = n + inl.astype(jnp.int32)
-                total = total + jnp.where(inl, e2 * _rsqrt(e2), 0.0)
-            return bits, n, total
-
-        best_score, best_bits, best_pair = -jnp.inf, 0, 0
-        for a, b in itertools.combinations(range(v), 2):
-            Y = masked((1 << a) | (1 << b))
-            bits, n, total = inliers(Y)
-            finite = (Y[0] == Y[0]) & (jnp.abs(Y[0] + Y[1] + Y[2]) < jnp.inf)
-            score = jnp.where(obs[a][0] & obs[b][0] & finite, n - total * (1.0 / (threshold_px * (v + 1))),
-                              -jnp.inf)
-            take = score > best_score
-            pair_bits = jnp.where(obs[a][0], 1 << a, 0) + jnp.where(obs[b][0], 1 << b, 0)
-            best_score = jnp.where(take, score, best_score)
-            best_bits, best_pair = jnp.where(take, bits, best_bits), jnp.where(take, pair_bits, best_pair)
-        mask = jnp.where(jax.lax.population_count(best_bits) >= 2, best_bits, best_pair)
-        new, n, _ = inliers(masked(mask))  # one re-selection from the re-triangulated point
-        return jnp.where(n >= 2, new, mask).astype(jnp.int32)
-
-    @jax.jit
     def valid_bits(s, c):
         return sum(jnp.where(ok, 1 << i, 0) for i, (ok, _, _, _) in enumerate(views(s, c))).astype(jnp.int32)
 
@@ -286,7 +249,124 @@ def _programs(rig: _Rig, threshold_px: float):
     def stack(xy, z):
         return jnp.stack([jnp.real(xy), jnp.imag(xy), z], -1)
 
-    return to_soa, conform, solve_masked, select, valid_bits, info, stack
+    return to_soa, conform, solve_masked, valid_bits, info, stack
+
+
+def _robust_programs(rig: _Rig, threshold_px: float, max_views: int):
+    """The robust stages: normalised views, hypothesis slots, one pass per hypothesis, the final selection.
+
+    Hypotheses are the pairs of k = min(v, max_views) slots: the views themselves (k = v), or per point the k
+    most confident valid views (ties: lower view index first). A slot is its normalised coordinates x + iy,
+    its confidence (0: not valid) and its camera (14 entries: R, t in the rig frame, row weights; runtime
+    scalars for a view, per-point arrays for ranked slots). Each pass (`search`, one compiled program for all
+    pairs) takes its two slots as arguments, so that it reads them at static offsets (a dynamic index into a
+    stacked array, e.g. `lax.fori_loop` over the pairs, keeps the loop scalar: 7x slower; unrolling 3 pairs
+    per pass was 2x slower per pair), forms the pair's normal system, scores it against all views and keeps
+    the best score and its pair in one complex array (score, 32 a + b). `finish` recomputes the winner's
+    inliers, re-triangulates from them, re-selects once, and returns the final views as bits. The programs
+    have O(v) operations whatever the number of pairs, so compile time stays flat. Points are flattened to
+    one axis (contiguous inner loops: 2x).
+
+    Returns:
+        `select(s, c) -> bits (..., j)` on the structure-of-arrays keypoints and the confidences.
+    """
+    v, thr2 = rig.v, threshold_px**2
+    k = min(v, max_views)
+    pairs = list(itertools.combinations(range(k), 2))
+    inv_scale = 1.0 / (threshold_px * (v + 1))
+    cams = np.concatenate([np.reshape(rig.R, (v, 9)), np.reshape(rig.t, (v, 3)), np.reshape(rig.weight, (v, 2))], 1)
+
+    def inliers(Y, sn):  # bits, count, summed error of the valid views (sn: u, w per view, NaN where not valid)
+        bits, n, total = 0, 0, 0.0
+        for i in range(v):
+            e2 = rig.error2(i, Y, sn[2 * i], sn[2 * i + 1])
+            inl = e2 < thr2
+            bits = bits + jnp.where(inl, 1 << i, 0)
+            n = n + inl.astype(jnp.int32)
+            total = total + jnp.where(inl, e2 * _rsqrt(e2), 0.0)
+        return bits, n, total
+
+    def slot_terms(xy, conf, cam):  # the 9 terms of a slot; cam: its 14 entries, or per point its view (int)
+        if jnp.issubdtype(cam.dtype, jnp.integer):  # selected from the constants (cheaper than reading them)
+            cam = [sum(jnp.where(cam == i, float(cams[i, e]), 0.0) for i in range(v)) for e in range(14)]
+        R = [[cam[3 * r + q] for q in range(3)] for r in range(3)]
+        return rig.terms_of(R, [cam[9], cam[10], cam[11]], [cam[12], cam[13]], jnp.real(xy), jnp.imag(xy), conf)
+
+    def pair_solve(ta, tb):  # rig-frame point of two slots' terms
+        return rig.solve([p + q for p, q in zip(ta, tb, strict=True)])
+
+    @jax.jit
+    def normalised(s, c):
+        """Per view (flat points): x + iy, the confidence (0 where not valid) and u, w (NaN where not valid)."""
+        xy, cw, sn = [], [], []
+        for i in range(v):
+            u, w, conf = s[i, 0].reshape(-1), s[i, 1].reshape(-1), c[..., i, :].reshape(-1)
+            ok = (u == u) & (w == w) & (conf > 0)
+            x, y = rig.normalise(i, u, w, ok)
+            xy.append(jax.lax.complex(x, y))
+            cw.append(jnp.where(ok, conf, 0.0))
+            sn += [jnp.where(ok, u, jnp.nan), jnp.where(ok, w, jnp.nan)]
+        return tuple(xy), tuple(cw), tuple(sn)
+
+    @jax.jit
+    def ranks(cw):
+        """Per point, each view's rank by confidence (v, n) int32 (valid views first, ties: lower index)."""
+        key = [jnp.where(cw[i] > 0, cw[i], -1.0) for i in range(v)]
+        return jnp.stack([sum(((key[m] > key[i]) | ((key[m] == key[i]) & (m < i))).astype(jnp.int32)
+                              for m in range(v) if m != i) for i in range(v)])
+
+    @jax.jit
+    def slots(rank, xy, cw):
+        """The k most confident valid views per point: ids (k, n) int32 (-1: none), x + iy and confidences."""
+        ids = [sum(jnp.where(rank[i] == r, i, 0) for i in range(v)) for r in range(k)]
+        ids = [jnp.where(sum(jnp.where(rank[i] == r, cw[i], 0.0) for i in range(v)) > 0, q, -1) for r, q in
+               enumerate(ids)]
+        pick = lambda arrays, r: sum(jnp.where(rank[i] == r, arrays[i], 0) for i in range(v))  # noqa: E731
+        return jnp.stack(ids), tuple(pick(xy, r) for r in range(k)), tuple(pick(cw, r) for r in range(k))
+
+    @jax.jit
+    def search(best, code, xa, ca, cam_a, xb, cb, cam_b, *sn):
+        """`best` updated with the pair of slots a, b (code 2^16 (16 a + b))."""
+        Y = pair_solve(slot_terms(xa, ca, cam_a), slot_terms(xb, cb, cam_b))
+        bits, n, total = inliers(Y, sn)
+        good = (ca > 0) & (cb > 0) & (Y[0] == Y[0]) & (jnp.abs(Y[0] + Y[1] + Y[2]) < jnp.inf)
+        score = jnp.where(good, n - total * inv_scale, -jnp.inf)
+        new = jax.lax.complex(score, (bits + code).astype(score.dtype))  # exact: < 2^24
+        return jnp.where(score > jnp.real(best), new, best)
+
+    @functools.partial(jax.jit, static_argnames=("shape",))
+    def finish(best, sn, xy, cw, ids, shape):
+        """The final views as bits (shape): the winner's inliers, re-triangulated, re-selected once."""
+        found = jnp.real(best) > -jnp.inf
+        code = jnp.where(found, jnp.imag(best), 0.0).astype(jnp.int32)
+        a, b = (code >> 20) & 15, (code >> 16) & 15
+        pick = lambda x, r: sum(jnp.where(r == q, x[q], 0) for q in range(k))  # noqa: E731
+        va, vb = (a, b) if ids is None else (pick(ids, a), pick(ids, b))
+        pair_bits = jnp.where(found, jnp.left_shift(1, va) | jnp.left_shift(1, vb), 0)
+        best_bits = jnp.where(found, code & 0xFFFF, 0)
+        mask = jnp.where(jax.lax.population_count(best_bits) >= 2, best_bits, pair_bits)
+        m = None
+        for i in range(v):
+            t = rig.terms(i, jnp.real(xy[i]), jnp.imag(xy[i]), jnp.where(((mask >> i) & 1) == 1, cw[i], 0.0))
+            m = t if m is None else [p + q for p, q in zip(m, t, strict=True)]
+        new, n, _ = inliers(rig.solve(m), sn)
+        return jnp.where(n >= 2, new, mask).astype(jnp.int32).reshape(shape)
+
+    codes = [np.int32((16 * a + b) << 16) for a, b in pairs]
+
+    def select(s, c):
+        xy, cw, sn = normalised(s, c)
+        if k == v:
+            ids, sxy, scw, scam = None, xy, cw, [cams[i].astype(cw[0].dtype) for i in range(v)]
+        else:
+            ids, sxy, scw = slots(ranks(cw), xy, cw)
+            scam = list(ids)
+        best = jax.lax.complex(jnp.full(cw[0].shape, -jnp.inf, cw[0].dtype), jnp.zeros_like(cw[0]))
+        for (a, b), code in zip(pairs, codes, strict=True):
+            best = search(best, code, sxy[a], scw[a], scam[a], sxy[b], scw[b], scam[b], *sn)
+        return finish(best, sn, xy, cw, ids, s.shape[2:])
+
+    return select
 
 
 def make_triangulator(
@@ -300,8 +380,12 @@ def make_triangulator(
     `triangulate_dlt` on CPU (benchmarks/RESULTS.md). Robust mode: the rule of `triangulate_ransac` with all
     view pairs as hypotheses (deterministic): the pair with most views within `threshold_px` wins (ties:
     smaller summed error), the point is re-triangulated from its inliers, the inliers recomputed once from
-    that point, and the point triangulated from them. Rigs with more than `max_exhaustive_views` views (robust
-    mode) call `triangulate_ransac` (random pairs drawn with the `key` argument); fisheye rigs call
+    that point, and the point triangulated from them. Rigs with more than `max_exhaustive_views` views take
+    as hypotheses, per point, the pairs among its `max_exhaustive_views` most confident valid views (ties:
+    lower view index; deterministic, unlike `triangulate_ransac`'s random pairs, and every view still counts
+    as an inlier or not). One pass over the points per pair, each a program of O(v) operations (compile time
+    does not grow with the pairs; see `_robust_programs`). Rigs of more than 16 views (robust mode) call
+    `triangulate_ransac` (random pairs drawn with the `key` argument); fisheye rigs call
     `triangulate_ransac` / `triangulate_dlt`.
 
     The kernels hold the cameras as constants and run on concrete arrays (call the function outside `jit`;
@@ -314,7 +398,8 @@ def make_triangulator(
             the images (`newton_steps_for`).
         robust: Robust view selection instead of all valid views.
         threshold_px: Inlier threshold of the robust mode, px (reprojection with distortion).
-        max_exhaustive_views: Robust mode: up to this many views, the kernel enumerates all pairs.
+        max_exhaustive_views: Robust mode: up to this many views, the kernel enumerates all pairs; with more,
+            the pairs among each point's `max_exhaustive_views` most confident views (C(k, 2) passes).
 
     Returns:
         A function `(points_2d (..., v, j, 2) distorted px, confidence (..., v, j) or None, *, key=None,
@@ -327,8 +412,11 @@ def make_triangulator(
     if K.ndim != 3:
         raise ValueError(f"make_triangulator needs cameras of batch shape (v,), got {K.shape[:-2]}")
     v = K.shape[0]
-    fallback = cameras.model == "fisheye" or (robust and v > max_exhaustive_views)
-    programs = None if fallback else _programs(_Rig(cameras, undistort, num_undistort_iters), threshold_px)
+    programs, select = None, None
+    if cameras.model != "fisheye" and not (robust and v > _MAX_ROBUST_VIEWS):
+        rig = _Rig(cameras, undistort, num_undistort_iters)
+        programs = _programs(rig)
+        select = _robust_programs(rig, threshold_px, max_exhaustive_views) if robust else None
 
     def slow(points_2d, confidence, key):
         if robust:
@@ -352,7 +440,7 @@ def make_triangulator(
         if programs is None or traced:
             X, info = slow(points_2d, confidence, key)
             return (X, info) if return_info else X
-        to_soa, conform, solve_masked, select, valid_bits, info_fn, stack = programs
+        to_soa, conform, solve_masked, valid_bits, info_fn, stack = programs
         s = to_soa(points_2d)
         c = confidence
         if c is None or np.shape(c) != shape[:-1] or getattr(c, "dtype", None) != s.dtype:

@@ -32,7 +32,9 @@ built (``pip install 'lift3d[video]'``).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 import cv2
@@ -54,6 +56,25 @@ _AUX_CENTRE, _AUX_SCALE = 33, 34
 _MIN_CONFIDENCE = 1e-6  # FrameDetections: confidence is 0 only where a point is missing
 
 
+@contextlib.contextmanager
+def _runtime_info_silenced():
+    """The TFLite runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate" from C++ on file descriptor 2
+    when it allocates tensors: that line is noise in the middle of a progress bar, so fd 2 goes to /dev/null."""
+    try:
+        sys.stderr.flush()
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no real fd 2 (an embedding host): leave it
+        yield
+        return
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def _load_interpreter(path: Path, threads: int, inputs: tuple[int, ...], outputs: dict[str, tuple[int, ...]]):
     """An allocated ai-edge-litert interpreter for `path`, its input index and output indices by shape key."""
     try:
@@ -63,8 +84,9 @@ def _load_interpreter(path: Path, threads: int, inputs: tuple[int, ...], outputs
     if not path.is_file():
         raise DetectorError(f"{path}: no such model file; run `lift3d fetch blazepose`")
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=int(threads))
-        interpreter.allocate_tensors()
+        with _runtime_info_silenced():
+            interpreter = Interpreter(model_path=str(path), num_threads=int(threads))
+            interpreter.allocate_tensors()
     except Exception as err:  # the runtime raises ValueError / RuntimeError with multi-line texts
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DetectorError(f"{path}: not a TFLite model ai-edge-litert can load ({first[:200]})") from None
