@@ -29,6 +29,7 @@ import numpy as np
 from machine import machine_info  # sibling module: benchmarks/ is on sys.path when run as a script
 
 from lift3d.datasets.samples import fetch_model_files, fetch_sample
+from lift3d.io.videos import open_frames
 from lift3d.predict.detectors.blazepose import BlazePoseDetector
 
 HERE = Path(__file__).resolve().parent
@@ -36,15 +37,7 @@ HERE = Path(__file__).resolve().parent
 
 def read_frames(path: Path) -> list[np.ndarray]:
     """Every frame of a video, (h, w, 3) BGR uint8."""
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return [image for _, image in open_frames(path).frames()]
 
 
 def run_ours(videos: dict[str, list[np.ndarray]], threads: int, repeats: int) -> tuple[float, dict]:

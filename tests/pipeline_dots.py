@@ -4,7 +4,6 @@ into lossless videos of a 4-camera rig) and the detector that finds the dots (`m
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -134,35 +133,3 @@ class DotDetector:
 def make(**options) -> DotDetector:
     """The factory named by ``--detector pipeline_dots:make``."""
     return DotDetector(**options)
-
-
-def standin_detect(videos, out: Path, *, detector: str, resume: bool, threads: int | None) -> None:
-    """What `lift3d.apps.detect` writes (OUT/CAM_json/, OUT/keypoints.npz), for when it is not there."""
-    from lift3d.core.keypoints import Keypoints2D
-    from lift3d.io.keypoints_npz import write_keypoints_npz
-    from lift3d.predict.detectors import make_detector
-
-    found = make_detector(detector)
-    points, conf = [], []
-    for video in videos:
-        folder = Path(out) / f"{Path(video).stem}_json"
-        folder.mkdir(parents=True, exist_ok=True)
-        capture, frame, per_frame = cv2.VideoCapture(str(video)), 0, []
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            d = found.detect(image)
-            per_frame.append((d.points, d.confidence))
-            flat = np.concatenate([np.nan_to_num(d.points[0]), d.confidence[0][:, None]], -1).ravel() if len(
-                d.points) else []  # fmt: skip
-            people = [{"person_id": [-1], "pose_keypoints_2d": [float(x) for x in flat]}] if len(flat) else []
-            (folder / f"{Path(video).stem}_{frame:06d}_keypoints.json").write_text(
-                json.dumps({"version": 1.3, "people": people}))  # fmt: skip
-            frame += 1
-        points.append(np.stack([p if len(p) else np.full((1, 17, 2), np.nan) for p, _ in per_frame]))
-        conf.append(np.stack([c if len(c) else np.zeros((1, 17)) for _, c in per_frame]))
-    kp = Keypoints2D(points=np.stack(points, 1), confidence=np.stack(conf, 1),
-                     views=tuple(Path(v).stem for v in videos), skeleton=found.skeleton,
-                     frame_ids=np.arange(len(points[0])), fps=FPS)  # fmt: skip
-    write_keypoints_npz(Path(out) / "keypoints.npz", kp)

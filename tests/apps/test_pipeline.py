@@ -6,7 +6,6 @@ resume and rerun from a changed input; batches in processes and on Dask; a broke
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import shutil
@@ -27,7 +26,6 @@ from lift3d.errors import PipelineError, SyncError
 from lift3d.io.motion import read_motion
 
 DETECTOR = "pipeline_dots:make"
-HAS_DETECT_APP = importlib.util.find_spec("lift3d.apps.detect") is not None
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +36,13 @@ def template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def detect_calls(monkeypatch) -> list[bool]:
-    """The `resume` flag of each detect stage run (the stand-in writes detect's outputs if the app is missing)."""
+    """The `resume` flag of each detect stage run."""
     calls: list[bool] = []
-    real = pipeline_stages.detect_videos if HAS_DETECT_APP else dots.standin_detect
+    real = pipeline_stages.detect_videos
 
-    def detect(videos, out, *, detector, resume, threads):
+    def detect(videos, out, *, resume, **options):
         calls.append(resume)
-        return real(videos, out, detector=detector, resume=resume, threads=threads)
+        return real(videos, out, resume=resume, **options)
 
     monkeypatch.setattr(pipeline_stages, "detect_videos", detect)
     return calls
@@ -251,7 +249,6 @@ def session_of(template: Path, where: Path) -> Path:
     return session
 
 
-@pytest.mark.skipif(not HAS_DETECT_APP, reason="lift3d.apps.detect is not there yet (the workers run the real one)")
 def test_batch_in_two_processes_reports_the_broken_trial(template, tmp_path, capsys):
     session = session_of(template, tmp_path)
     code = main(["run", str(session), "--detector", DETECTOR, "--jobs", "2", "--filter", "none", "-o",

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from lift3d.errors import DetectorError
+from lift3d.io.videos import open_frames
 from lift3d.predict.detectors import PoseDetector, make_detector
 from lift3d.predict.detectors import _blazepose_math as bm
 
@@ -36,15 +37,7 @@ def videos() -> dict[str, Path]:
 
 
 def _frames(path: Path, count: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return [image for _, image in open_frames(path).frames(max_frames=count)]
 
 
 # --- the graph's maths ------------------------------------------------------------------------------
@@ -59,17 +52,20 @@ def test_anchors_match_mediapipe_layout():
     assert len(tail) == 294 and np.allclose(tail[:6], [0.5 / 7, 0.5 / 7]) and np.allclose(tail[-1], [6.5 / 7] * 2)
 
 
-def test_weighted_nms_averages_the_best_cluster_only():
+def test_weighted_nms_averages_each_cluster_best_first():
     boxes = np.array([[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.52, 0.5], [0.7, 0.7, 0.9, 0.9]], np.float32)
     keypoints = np.array([[[0.2, 0.2]], [[0.4, 0.2]], [[0.8, 0.8]]], np.float32)
     scores = np.array([0.9, 0.6, 0.95], np.float32)
-    box, points, score = bm.weighted_nms_first(boxes, keypoints, scores)
+    (box, points, score), *others = bm.weighted_nms(boxes, keypoints, scores, max_count=5)
     assert score == pytest.approx(0.95) and np.allclose(points, [[0.8, 0.8]])  # the isolated best box alone
-    box, points, score = bm.weighted_nms_first(boxes[:2], keypoints[:2], scores[:2])
+    assert len(others) == 1 and others[0][2] == pytest.approx(0.9)  # then the two overlapping boxes, as one
+    assert np.allclose(others[0][1], [[(0.2 * 0.9 + 0.4 * 0.6) / 1.5, 0.2]])
+    assert len(bm.weighted_nms(boxes, keypoints, scores)) == 1  # max_count 1: the Pose graph's detection 0
+    ((box, points, score),) = bm.weighted_nms(boxes[:2], keypoints[:2], scores[:2])
     assert score == pytest.approx(0.9)
     assert np.allclose(points, [[(0.2 * 0.9 + 0.4 * 0.6) / 1.5, 0.2]])
     assert np.allclose(box, [(0.1 * 0.9 + 0.12 * 0.6) / 1.5, 0.1, (0.5 * 0.9 + 0.52 * 0.6) / 1.5, 0.5])
-    assert bm.weighted_nms_first(boxes[:0], keypoints[:0], scores[:0]) is None
+    assert bm.weighted_nms(boxes[:0], keypoints[:0], scores[:0]) == []
 
 
 def test_decode_drops_low_scores_and_negative_sizes():
@@ -212,6 +208,26 @@ def test_tracking_and_reset(model_dir, videos):
     again = detector.detect(frames[0])
     assert detector.detector_runs == 2
     np.testing.assert_allclose(again.points, outs[0].points, atol=1e-3)  # reset: the same as a fresh start
+
+
+def test_several_people_per_frame_on_the_real_two_person_trial(model_dir):
+    """video_MultiPerson's cam04 shows both people: max_people=2 finds two distinct poses on every frame tried, each
+    matching the one-person detector's on that person; the default finds one; max_people < 1 is refused."""
+    cam04 = fetch_sample("pose2sim-videos").trial("video_MultiPerson") / "videos" / "cam04.mp4"
+    frames = _frames(cam04, 4)
+    two = BlazePoseDetector(model_dir, max_people=2)
+    found = [two.detect(frame) for frame in frames]
+    assert two.detector_runs == len(frames)  # no tracking: the person detector on every frame
+    for out in found:
+        assert out.points.shape == (2, 33, 2) and (out.score >= 0.5).all()
+        centres = np.nanmean(out.points, 1)
+        assert np.linalg.norm(centres[0] - centres[1]) > 100  # two people, not one found twice
+    one = BlazePoseDetector(model_dir).detect(frames[0])
+    assert one.points.shape == (1, 33, 2)
+    gap = np.linalg.norm(found[0].points - one.points, axis=-1).mean(-1)  # (2,) px to the one-person pose
+    assert gap.min() < 5.0
+    with pytest.raises(DetectorError, match="max_people"):
+        BlazePoseDetector(model_dir, max_people=0)
 
 
 # --- agreement with mediapipe 0.10.14 ---------------------------------------------------------------

@@ -47,6 +47,7 @@ from lift3d.geometry.triangulation.robust import INLIER_THRESHOLD_PX, triangulat
 
 __all__ = ["make_triangulator", "newton_steps_for"]
 
+_FUSED_VIEWS = 8  # up to this many views the linear kernel is one fused pass, beyond it two
 _MAX_ROBUST_VIEWS = 16  # the robust kernel packs a view mask and a pair of slots into a float32 integer
 
 
@@ -230,6 +231,41 @@ def _programs(rig: _Rig):
         return jax.lax.complex(X[0], X[1]), X[2]
 
     @jax.jit
+    def flat_conf(c):
+        """The confidences as (v, n), points flattened (one transposing copy)."""
+        return jnp.moveaxis(c, -2, 0).reshape(v, -1)
+
+    @jax.jit
+    def normalised(s, cv):
+        """x + iy, confidences (0 where not valid), u and w (NaN where not valid), each (v, n) (points flattened):
+        one vectorised
+        pass over all views (the cameras as (v, 1) constants), so that the program does not grow with v."""
+        u, w = s[:, 0].reshape(v, -1), s[:, 1].reshape(v, -1)
+        ok = (u == u) & (w == w) & (cv > 0)
+        col = lambda vals: jnp.asarray(np.reshape(vals, (v, 1)), u.dtype)  # noqa: E731
+        K = np.asarray(rig.K)
+        y = (jnp.where(ok, w, col(K[:, 1, 2])) - col(K[:, 1, 2])) * col(1.0 / K[:, 1, 1])
+        x = (jnp.where(ok, u, col(K[:, 0, 2])) - col(K[:, 0, 2]) - col(K[:, 0, 1]) * y) * col(1.0 / K[:, 0, 0])
+        if rig.undistort and rig.iters and any(d is not None for d in rig.dist):
+            d = np.array([d or (0.0,) * 5 for d in rig.dist])
+            x, y = _undistort(x, y, [col(d[:, e]) for e in range(5)], rig.iters, jnp)
+        nan = jnp.nan
+        return jax.lax.complex(x, y), jnp.where(ok, cv, 0.0), jnp.where(ok, u, nan), jnp.where(ok, w, nan)
+
+    @functools.partial(jax.jit, static_argnames=("shape",))
+    def solve_views(xy, cw, bits, shape):
+        """`solve_masked` from `normalised`'s views (wide rigs: one fused loop over 16 undistortions is 8x
+        slower than two passes)."""
+        m, count = None, 0
+        for i in range(v):
+            ok = cw[i] > 0 if bits is None else (cw[i] > 0) & ((bits.reshape(-1) >> i) & 1 == 1)
+            t = rig.terms(i, jnp.real(xy[i]), jnp.imag(xy[i]), jnp.where(ok, cw[i], 0.0))
+            m = t if m is None else [p + q for p, q in zip(m, t, strict=True)]
+            count = count + ok.astype(jnp.int32)
+        X = [e.reshape(shape) for e in rig.world(rig.solve(m), count >= 2)]
+        return jax.lax.complex(X[0], X[1]), X[2]
+
+    @jax.jit
     def valid_bits(s, c):
         return sum(jnp.where(ok, 1 << i, 0) for i, (ok, _, _, _) in enumerate(views(s, c))).astype(jnp.int32)
 
@@ -249,7 +285,7 @@ def _programs(rig: _Rig):
     def stack(xy, z):
         return jnp.stack([jnp.real(xy), jnp.imag(xy), z], -1)
 
-    return to_soa, conform, solve_masked, valid_bits, info, stack
+    return to_soa, conform, solve_masked, valid_bits, info, stack, flat_conf, normalised, solve_views
 
 
 def _robust_programs(rig: _Rig, threshold_px: float, max_views: int):
@@ -268,7 +304,7 @@ def _robust_programs(rig: _Rig, threshold_px: float, max_views: int):
     one axis (contiguous inner loops: 2x).
 
     Returns:
-        `select(s, c) -> bits (..., j)` on the structure-of-arrays keypoints and the confidences.
+        `select(xy, cw, u, w, shape) -> bits (shape)` on `normalised`'s views.
     """
     v, thr2 = rig.v, threshold_px**2
     k = min(v, max_views)
@@ -276,10 +312,10 @@ def _robust_programs(rig: _Rig, threshold_px: float, max_views: int):
     inv_scale = 1.0 / (threshold_px * (v + 1))
     cams = np.concatenate([np.reshape(rig.R, (v, 9)), np.reshape(rig.t, (v, 3)), np.reshape(rig.weight, (v, 2))], 1)
 
-    def inliers(Y, sn):  # bits, count, summed error of the valid views (sn: u, w per view, NaN where not valid)
+    def inliers(Y, u, w):  # bits, count, summed error of the valid views (u, w: NaN where not) within the threshold
         bits, n, total = 0, 0, 0.0
         for i in range(v):
-            e2 = rig.error2(i, Y, sn[2 * i], sn[2 * i + 1])
+            e2 = rig.error2(i, Y, u[i], w[i])
             inl = e2 < thr2
             bits = bits + jnp.where(inl, 1 << i, 0)
             n = n + inl.astype(jnp.int32)
@@ -296,46 +332,34 @@ def _robust_programs(rig: _Rig, threshold_px: float, max_views: int):
         return rig.solve([p + q for p, q in zip(ta, tb, strict=True)])
 
     @jax.jit
-    def normalised(s, c):
-        """Per view (flat points): x + iy, the confidence (0 where not valid) and u, w (NaN where not valid)."""
-        xy, cw, sn = [], [], []
-        for i in range(v):
-            u, w, conf = s[i, 0].reshape(-1), s[i, 1].reshape(-1), c[..., i, :].reshape(-1)
-            ok = (u == u) & (w == w) & (conf > 0)
-            x, y = rig.normalise(i, u, w, ok)
-            xy.append(jax.lax.complex(x, y))
-            cw.append(jnp.where(ok, conf, 0.0))
-            sn += [jnp.where(ok, u, jnp.nan), jnp.where(ok, w, jnp.nan)]
-        return tuple(xy), tuple(cw), tuple(sn)
-
-    @jax.jit
     def ranks(cw):
-        """Per point, each view's rank by confidence (v, n) int32 (valid views first, ties: lower index)."""
+        """Per point, each view's rank by confidence (v, n) int32 (valid views first, ties: lower index).
+        (Unrolled: the vectorised form, (v, v, n) compared and reduced, ran 4-10x slower on XLA:CPU.)"""
         key = [jnp.where(cw[i] > 0, cw[i], -1.0) for i in range(v)]
         return jnp.stack([sum(((key[m] > key[i]) | ((key[m] == key[i]) & (m < i))).astype(jnp.int32)
                               for m in range(v) if m != i) for i in range(v)])
 
     @jax.jit
     def slots(rank, xy, cw):
-        """The k most confident valid views per point: ids (k, n) int32 (-1: none), x + iy and confidences."""
-        ids = [sum(jnp.where(rank[i] == r, i, 0) for i in range(v)) for r in range(k)]
-        ids = [jnp.where(sum(jnp.where(rank[i] == r, cw[i], 0.0) for i in range(v)) > 0, q, -1) for r, q in
-               enumerate(ids)]
+        """The k most confident valid views per point: ids (k, n) int32 (-1: none), x + iy and confidences
+        (tuples of k rows)."""
         pick = lambda arrays, r: sum(jnp.where(rank[i] == r, arrays[i], 0) for i in range(v))  # noqa: E731
-        return jnp.stack(ids), tuple(pick(xy, r) for r in range(k)), tuple(pick(cw, r) for r in range(k))
+        c = [pick(cw, r) for r in range(k)]
+        ids = jnp.stack([jnp.where(c[r] > 0, pick(np.arange(v, dtype=np.int32), r), -1) for r in range(k)])
+        return ids, tuple(pick(xy, r) for r in range(k)), tuple(c)
 
     @jax.jit
-    def search(best, code, xa, ca, cam_a, xb, cb, cam_b, *sn):
+    def search(best, code, xa, ca, cam_a, xb, cb, cam_b, u, w):
         """`best` updated with the pair of slots a, b (code 2^16 (16 a + b))."""
         Y = pair_solve(slot_terms(xa, ca, cam_a), slot_terms(xb, cb, cam_b))
-        bits, n, total = inliers(Y, sn)
+        bits, n, total = inliers(Y, u, w)
         good = (ca > 0) & (cb > 0) & (Y[0] == Y[0]) & (jnp.abs(Y[0] + Y[1] + Y[2]) < jnp.inf)
         score = jnp.where(good, n - total * inv_scale, -jnp.inf)
         new = jax.lax.complex(score, (bits + code).astype(score.dtype))  # exact: < 2^24
         return jnp.where(score > jnp.real(best), new, best)
 
     @functools.partial(jax.jit, static_argnames=("shape",))
-    def finish(best, sn, xy, cw, ids, shape):
+    def finish(best, u, w, xy, cw, ids, shape):
         """The final views as bits (shape): the winner's inliers, re-triangulated, re-selected once."""
         found = jnp.real(best) > -jnp.inf
         code = jnp.where(found, jnp.imag(best), 0.0).astype(jnp.int32)
@@ -349,22 +373,25 @@ def _robust_programs(rig: _Rig, threshold_px: float, max_views: int):
         for i in range(v):
             t = rig.terms(i, jnp.real(xy[i]), jnp.imag(xy[i]), jnp.where(((mask >> i) & 1) == 1, cw[i], 0.0))
             m = t if m is None else [p + q for p, q in zip(m, t, strict=True)]
-        new, n, _ = inliers(rig.solve(m), sn)
+        new, n, _ = inliers(rig.solve(m), u, w)
         return jnp.where(n >= 2, new, mask).astype(jnp.int32).reshape(shape)
 
     codes = [np.int32((16 * a + b) << 16) for a, b in pairs]
 
-    def select(s, c):
-        xy, cw, sn = normalised(s, c)
+    @jax.jit
+    def split(a, b):  # two (m, n) arrays as tuples of rows (arguments of `search`)
+        return tuple(a[i] for i in range(a.shape[0])), tuple(b[i] for i in range(b.shape[0]))
+
+    def select(xy, cw, u, w, shape):
         if k == v:
-            ids, sxy, scw, scam = None, xy, cw, [cams[i].astype(cw[0].dtype) for i in range(v)]
+            ids, (sxy, scw), scam = None, split(xy, cw), [cams[i].astype(cw.dtype) for i in range(v)]
         else:
             ids, sxy, scw = slots(ranks(cw), xy, cw)
-            scam = list(ids)
-        best = jax.lax.complex(jnp.full(cw[0].shape, -jnp.inf, cw[0].dtype), jnp.zeros_like(cw[0]))
+            scam = split(ids, ids)[0]
+        best = jax.lax.complex(jnp.full(cw.shape[1:], -jnp.inf, cw.dtype), jnp.zeros(cw.shape[1:], cw.dtype))
         for (a, b), code in zip(pairs, codes, strict=True):
-            best = search(best, code, sxy[a], scw[a], scam[a], sxy[b], scw[b], scam[b], *sn)
-        return finish(best, sn, xy, cw, ids, s.shape[2:])
+            best = search(best, code, sxy[a], scw[a], scam[a], sxy[b], scw[b], scam[b], u, w)
+        return finish(best, u, w, xy, cw, ids, shape)
 
     return select
 
@@ -440,13 +467,18 @@ def make_triangulator(
         if programs is None or traced:
             X, info = slow(points_2d, confidence, key)
             return (X, info) if return_info else X
-        to_soa, conform, solve_masked, valid_bits, info_fn, stack = programs
+        to_soa, conform, solve_masked, valid_bits, info_fn, stack, flat_conf, normalised, solve_views = programs
         s = to_soa(points_2d)
         c = confidence
         if c is None or np.shape(c) != shape[:-1] or getattr(c, "dtype", None) != s.dtype:
             c = conform(c, s[0, 0, ..., :0], shape[:-1])  # dtype of the kernel, shape (..., v, j)
-        bits = select(s, c) if robust else None
-        xy, z = solve_masked(s, c, bits)
+        bits = None
+        if robust or v > _FUSED_VIEWS:
+            views = normalised(s, flat_conf(c))
+            bits = select(*views, s.shape[2:]) if robust else None
+            xy, z = solve_views(views[0], views[1], bits, s.shape[2:])
+        else:
+            xy, z = solve_masked(s, c, None)
         X = stack(xy, z)
         if not return_info:
             return X

@@ -25,7 +25,7 @@ __all__ = [
     "FRAME_INTERVAL_US",
     "ssd_anchors",
     "decode_detections",
-    "weighted_nms_first",
+    "weighted_nms",
     "whole_image_rect",
     "crop_transform",
     "warp_fixed_point",
@@ -107,42 +107,46 @@ def decode_detections(
     return boxes[keep], keypoints[keep], scores[keep]
 
 
-def weighted_nms_first(
-    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, min_suppression: float = 0.3
-) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """The first detection of MediaPipe's weighted non-maximum suppression (``NonMaxSuppressionCalculator``).
+def weighted_nms(
+    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, min_suppression: float = 0.3, max_count: int = 1
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """MediaPipe's weighted non-maximum suppression (``NonMaxSuppressionCalculator``), its first `max_count` clusters.
 
-    The best-scoring box and every box overlapping it by IoU > `min_suppression` are averaged, weighted by
-    score (float32 sums in descending score order, as MediaPipe adds them); the result keeps the best score.
-    Only this first cluster is needed: the Pose graph keeps detection 0.
+    The best-scoring box and every remaining box overlapping it by IoU > `min_suppression` are averaged, weighted
+    by score (float32 sums in descending score order, as MediaPipe adds them); the result keeps the best score.
+    The cluster's boxes are removed and the next best box starts the next cluster. The Pose graph keeps cluster 0;
+    several people (`BlazePoseDetector(max_people=n)`) take the first n.
 
     Args:
         boxes: (m, 4) boxes (xmin, ymin, xmax, ymax), normalised.
         keypoints: (m, k, 2) keypoints, normalised.
         scores: (m,) scores in [0, 1].
         min_suppression: IoU above which a box joins the best box's cluster.
+        max_count: Most clusters returned.
 
     Returns:
-        (4,) float32 box, (k, 2) float32 keypoints and the score, or None when `boxes` is empty.
+        Up to `max_count` clusters, best first: (4,) float32 box, (k, 2) float32 keypoints and the score.
     """
-    if len(scores) == 0:
-        return None
     order = np.argsort(-scores, kind="stable")
     boxes, keypoints, scores = boxes[order], keypoints[order], scores[order].astype(np.float32)
-    ref = boxes[0]
-    lo = np.maximum(boxes[:, :2], ref[:2])
-    hi = np.minimum(boxes[:, 2:], ref[2:])
-    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=1)
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    union = areas + areas[0] - inter
-    iou = np.where(np.all(hi > lo, axis=1) & (union > 0), inter / np.where(union > 0, union, 1.0), 0.0)
-    members = iou > min_suppression
-    members[0] = True
-    weights = scores[members]
-    total = np.cumsum(weights, dtype=np.float32)[-1]  # cumsum adds in order, as MediaPipe's loop
-    box = np.cumsum(boxes[members] * weights[:, None], axis=0, dtype=np.float32)[-1] / total
-    points = np.cumsum(keypoints[members] * weights[:, None, None], axis=0, dtype=np.float32)[-1] / total
-    return box, points, float(scores[0])
+    clusters = []
+    while len(scores) and len(clusters) < max_count:
+        ref = boxes[0]
+        lo = np.maximum(boxes[:, :2], ref[:2])
+        hi = np.minimum(boxes[:, 2:], ref[2:])
+        inter = np.prod(np.clip(hi - lo, 0.0, None), axis=1)
+        areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+        union = areas + areas[0] - inter
+        iou = np.where(np.all(hi > lo, axis=1) & (union > 0), inter / np.where(union > 0, union, 1.0), 0.0)
+        members = iou > min_suppression
+        members[0] = True
+        weights = scores[members]
+        total = np.cumsum(weights, dtype=np.float32)[-1]  # cumsum adds in order, as MediaPipe's loop
+        box = np.cumsum(boxes[members] * weights[:, None], axis=0, dtype=np.float32)[-1] / total
+        points = np.cumsum(keypoints[members] * weights[:, None, None], axis=0, dtype=np.float32)[-1] / total
+        clusters.append((box, points, float(scores[0])))
+        boxes, keypoints, scores = boxes[~members], keypoints[~members], scores[~members]
+    return clusters
 
 
 def whole_image_rect() -> np.ndarray:

@@ -103,7 +103,7 @@ def _load_interpreter(path: Path, threads: int, inputs: tuple[int, ...], outputs
 
 
 class BlazePoseDetector:
-    """MediaPipe Pose (BlazePose GHUM full) on one person per image, with MediaPipe's ROI tracking.
+    """MediaPipe Pose (BlazePose GHUM full): one person tracked as MediaPipe does, or several detected per frame.
 
     Attributes:
         skeleton: ``blazepose`` (33 landmarks, MediaPipe order).
@@ -120,6 +120,7 @@ class BlazePoseDetector:
         min_score: float = 0.5,
         min_presence: float = 0.5,
         threads: int = 1,
+        max_people: int = 1,
     ):
         """Load the two models.
 
@@ -129,6 +130,9 @@ class BlazePoseDetector:
             min_score: Lowest person-detector score, [0, 1].
             min_presence: Lowest pose flag, [0, 1]; below it the person is lost and the detector runs again.
             threads: TFLite interpreter threads per model.
+            max_people: 1 tracks one person as MediaPipe's Pose does (the person detector runs only when the
+                person is lost); more runs the person detector on every frame and the landmark model on each of
+                its first `max_people` detections (weighted NMS clusters), without tracking or smoothing.
 
         Raises:
             DetectorError: ai-edge-litert missing, the models not fetched, or a file that is not the model.
@@ -141,6 +145,9 @@ class BlazePoseDetector:
         self.skeleton = get_skeleton("blazepose")
         self.name = "blazepose"
         self.min_score, self.min_presence = float(min_score), float(min_presence)
+        if int(max_people) < 1:
+            raise DetectorError(f"BlazePose: max_people must be at least 1, got {max_people}")
+        self.max_people = int(max_people)
         det, lm = bm.DETECTOR_SIZE, bm.LANDMARK_SIZE
         anchors = bm.ssd_anchors(det)
         self._det, self._det_in, self._det_out = _load_interpreter(
@@ -183,6 +190,8 @@ class BlazePoseDetector:
             raise DetectorError(f"BlazePose: image of {image.shape[1]}x{image.shape[0]} px is too small")
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         height, width = rgb.shape[:2]
+        if self.max_people > 1:
+            return self._detect_people(rgb)
         time_us = self._frame * bm.FRAME_INTERVAL_US
         self._frame += 1
         rect = self._rect if self._rect is not None else self.find_person(rgb)
@@ -202,6 +211,21 @@ class BlazePoseDetector:
             np.array([flag], np.float32),
         )
 
+    def _detect_people(self, rgb: np.ndarray) -> FrameDetections:
+        """Every frame: the person detector's first `max_people` regions, the landmark model on each."""
+        height, width = rgb.shape[:2]
+        size = np.array([width, height], np.float32)
+        people = []
+        for rect in self.find_people(rgb):
+            points, visibility, flag = self.landmarks(rgb, rect)
+            if flag >= self.min_presence:
+                people.append((points[:_BODY] * size - np.float32(0.5), np.clip(visibility[:_BODY], _MIN_CONFIDENCE,
+                               1.0).astype(np.float32), flag))  # fmt: skip
+        if not people:
+            return FrameDetections.empty(_BODY)
+        return FrameDetections(np.stack([p[0] for p in people]), np.stack([p[1] for p in people]),
+                               np.array([p[2] for p in people], np.float32))  # fmt: skip
+
     def find_person(self, rgb: np.ndarray) -> np.ndarray | None:
         """Run the person detector and turn its best detection into the landmark model's region of interest.
 
@@ -211,6 +235,19 @@ class BlazePoseDetector:
         Returns:
             (5,) float32 ROI, MediaPipe's normalised rect (x_center, y_center, width, height, rotation rad; see
             `lift3d.predict.detectors._blazepose_math`), or None when no detection scores `min_score`.
+        """
+        rects = self.find_people(rgb, 1)
+        return rects[0] if rects else None
+
+    def find_people(self, rgb: np.ndarray, count: int | None = None) -> list[np.ndarray]:
+        """Run the person detector: the regions of interest of its first `count` detections (weighted NMS).
+
+        Args:
+            rgb: (h, w, 3) RGB uint8 image.
+            count: Most people (default `max_people`).
+
+        Returns:
+            Up to `count` (5,) float32 ROIs (as `find_person`), best score first.
         """
         self.detector_runs += 1
         height, width = rgb.shape[:2]
@@ -223,11 +260,11 @@ class BlazePoseDetector:
         raw_boxes = self._det.get_tensor(self._det_out["boxes"])[0]
         raw_scores = self._det.get_tensor(self._det_out["scores"])[0, :, 0]
         boxes, keypoints, scores = bm.decode_detections(raw_boxes, raw_scores, self._anchors, self.min_score, size)
-        best = bm.weighted_nms_first(boxes, keypoints, scores)
-        if best is None:
-            return None
-        keypoints = bm.remove_letterbox(best[1], padding)
-        return bm.transform_rect(bm.alignment_rect(keypoints[0], keypoints[1], height, width), height, width)
+        rects = []
+        for _, points, _ in bm.weighted_nms(boxes, keypoints, scores, max_count=count or self.max_people):
+            points = bm.remove_letterbox(points, padding)
+            rects.append(bm.transform_rect(bm.alignment_rect(points[0], points[1], height, width), height, width))
+        return rects
 
     def landmarks(self, rgb: np.ndarray, rect: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Run the landmark model on one region of interest.
