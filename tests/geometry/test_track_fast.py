@@ -77,8 +77,11 @@ def test_track_matches_the_frame_by_frame_rule(seed):
         for max_gap in (0, 1, 5, 30):
             for max_distance in (0.3, 0.5):
                 expected = _reference_track(X, max_distance=max_distance, max_gap=max_gap)
-                np.testing.assert_array_equal(track(X, max_distance=max_distance, max_gap=max_gap), expected,
-                                              err_msg=f"trial {trial}, max_gap {max_gap}, max_distance {max_distance}")
+                np.testing.assert_array_equal(
+                    track(X, max_distance=max_distance, max_gap=max_gap),
+                    expected,
+                    err_msg=f"trial {trial}, max_gap {max_gap}, max_distance {max_distance}",
+                )
 
 
 def test_track_long_single_person_run_matches_and_is_fast():

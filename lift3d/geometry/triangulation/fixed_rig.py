@@ -27,6 +27,14 @@ Why it is fast on XLA:CPU (each step measured in benchmarks/triangulation.py and
   per output element without vectorisation (100x slower).
 Because of the last point the returned function must be called on concrete arrays (outside `jit`); under
 `jit` it falls back to `triangulate_dlt` / `triangulate_ransac`.
+
+Wide rigs and the robust mode (benchmarks/triangulation_cameras.py): one fused loop grows with the views and,
+for the robust mode, with the pairs times the views (all pairs unrolled, each scored against every view:
+O(v^3) operations in one loop); past a size XLA:CPU's code for it collapses (robust: 5.5 M points/s at 4
+views, 64 k at 6, 33 k at 8, compile 10-30 s). So beyond 8 views (always in robust mode) the views are first
+normalised in one vectorised pass (cameras as (v, 1) constants, a program independent of v), and the robust
+mode runs one pass over the points per hypothesis pair, a program of O(v) operations called C(k, 2) times
+(`_robust_programs`), keeping the best score in a complex array; compile time no longer depends on the pairs.
 """
 
 from __future__ import annotations
@@ -196,7 +204,8 @@ class _Rig:
 
 
 def _programs(rig: _Rig):
-    """The jitted stages: layout, plain / masked solve, info, stack."""
+    """The jitted stages: layout, the fused solve (up to 8 views), vectorised normalisation and the solve from it
+    (wider rigs, robust mode), info, stack."""
     v = rig.v
 
     def views(s, c):  # ok, u, w, conf per view; c in its natural layout (..., v, j) (reading it costs nothing)
@@ -217,12 +226,10 @@ def _programs(rig: _Rig):
         return jnp.broadcast_to(conf, shape)
 
     @jax.jit
-    def solve_masked(s, c, bits):
-        """Weighted linear triangulation from the views in `bits` (None: all valid): X + iY complex, Z."""
+    def solve_masked(s, c):
+        """Weighted linear triangulation from all valid views, one fused pass (up to 8 views): X + iY, Z."""
         m, count = None, 0
         for i, (ok, u, w, conf) in enumerate(views(s, c)):
-            if bits is not None:
-                ok = ok & ((bits >> i) & 1 == 1)
             x, y = rig.normalise(i, u, w, ok)
             t = rig.terms(i, x, y, jnp.where(ok, conf, 0.0))
             m = t if m is None else [p + q for p, q in zip(m, t, strict=True)]
@@ -237,9 +244,8 @@ def _programs(rig: _Rig):
 
     @jax.jit
     def normalised(s, cv):
-        """x + iy, confidences (0 where not valid), u and w (NaN where not valid), each (v, n) (points flattened):
-        one vectorised
-        pass over all views (the cameras as (v, 1) constants), so that the program does not grow with v."""
+        """x + iy, confidences (0 where not valid), u and w (NaN where not valid), each (v, n), points flattened:
+        one vectorised pass over all views (cameras as (v, 1) constants), a program that does not grow with v."""
         u, w = s[:, 0].reshape(v, -1), s[:, 1].reshape(v, -1)
         ok = (u == u) & (w == w) & (cv > 0)
         col = lambda vals: jnp.asarray(np.reshape(vals, (v, 1)), u.dtype)  # noqa: E731
@@ -254,8 +260,8 @@ def _programs(rig: _Rig):
 
     @functools.partial(jax.jit, static_argnames=("shape",))
     def solve_views(xy, cw, bits, shape):
-        """`solve_masked` from `normalised`'s views (wide rigs: one fused loop over 16 undistortions is 8x
-        slower than two passes)."""
+        """Weighted linear triangulation from `normalised`'s views in `bits` (None: all valid), points reshaped
+        to `shape`: X + iY complex, Z."""
         m, count = None, 0
         for i in range(v):
             ok = cw[i] > 0 if bits is None else (cw[i] > 0) & ((bits.reshape(-1) >> i) & 1 == 1)
@@ -294,12 +300,14 @@ def _robust_programs(rig: _Rig, threshold_px: float, max_views: int):
     Hypotheses are the pairs of k = min(v, max_views) slots: the views themselves (k = v), or per point the k
     most confident valid views (ties: lower view index first). A slot is its normalised coordinates x + iy,
     its confidence (0: not valid) and its camera (14 entries: R, t in the rig frame, row weights; runtime
-    scalars for a view, per-point arrays for ranked slots). Each pass (`search`, one compiled program for all
+    scalars for a view; for ranked slots the view id per point, the entries then selected from the constants
+    in the pass, cheaper than reading 14 per-point arrays). Each pass (`search`, one compiled program for all
     pairs) takes its two slots as arguments, so that it reads them at static offsets (a dynamic index into a
     stacked array, e.g. `lax.fori_loop` over the pairs, keeps the loop scalar: 7x slower; unrolling 3 pairs
     per pass was 2x slower per pair), forms the pair's normal system, scores it against all views and keeps
-    the best score and its pair in one complex array (score, 32 a + b). `finish` recomputes the winner's
-    inliers, re-triangulates from them, re-selects once, and returns the final views as bits. The programs
+    the best score in one complex array: (score, inlier bits + 2^16 (16 a + b)), an integer below 2^24 (exact
+    in float32 for v <= 16). `finish` takes the winner's inliers (its pair where fewer than two),
+    re-triangulates from them, re-selects once, and returns the final views as bits. The programs
     have O(v) operations whatever the number of pairs, so compile time stays flat. Points are flattened to
     one axis (contiguous inner loops: 2x).
 
@@ -478,7 +486,7 @@ def make_triangulator(
             bits = select(*views, s.shape[2:]) if robust else None
             xy, z = solve_views(views[0], views[1], bits, s.shape[2:])
         else:
-            xy, z = solve_masked(s, c, None)
+            xy, z = solve_masked(s, c)
         X = stack(xy, z)
         if not return_info:
             return X
