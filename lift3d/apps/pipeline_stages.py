@@ -305,10 +305,8 @@ def detect_videos(videos: tuple[Path, ...], out: Path, *, detector: str, resume:
     `threads`: of the detector's runtime, None its own choice; `people`: most people per image)."""
     from lift3d.apps import detect  # imported when the stage runs: a rerun that skips it never loads a detector
 
-    fields = {f.name for f in dataclasses.fields(detect.DetectConfig)}
-    options = {"inputs": tuple(videos), "out": out, "detector": detector, "format": "both", "overlay": False,
-               "resume": resume, "threads": threads, "people": people}  # fmt: skip
-    detect.run(detect.DetectConfig(**{k: v for k, v in options.items() if k in fields}))
+    detect.run(detect.DetectConfig(inputs=tuple(videos), out=out, detector=detector, format="both", overlay=False,
+                                   resume=resume, threads=threads, people=people))  # fmt: skip
 
 
 def _detect(t: _Trial, resume: bool) -> tuple[list[Path], dict]:

@@ -5,8 +5,9 @@ hypotheses (pairs among each point's most confident views) beyond `max_exhaustiv
 import jax
 import numpy as np
 import pytest
+from rigs import jittered_ring
 
-from lift3d.geometry.camera import Camera, project_points, stack_cameras
+from lift3d.geometry.camera import project_points
 from lift3d.geometry.triangulation import make_triangulator, triangulate_ransac
 
 TARGET = np.array([0.5, -0.3, 1.0])
@@ -15,20 +16,7 @@ J = 48  # joints (one compiled shape per rig)
 
 def make_rig(rng, v):
     """v portrait cameras on a ring of radius ~4 m around TARGET, each with its own mild distortion."""
-    cams = []
-    for i in range(v):
-        a = 2 * np.pi * i / v + rng.normal(0, 0.1)
-        center = TARGET + [4 * np.cos(a), 4 * np.sin(a), rng.uniform(0.2, 1.5)]
-        z = TARGET + rng.normal(0, 0.2, 3) - center
-        z /= np.linalg.norm(z)
-        x = np.cross(z, [0.0, 0.0, 1.0])
-        x /= np.linalg.norm(x)
-        R = np.stack([x, np.cross(z, x), z])
-        f = rng.uniform(1300, 1800)
-        K = np.array([[f, 0, 540 + rng.normal(0, 5)], [0, f * 1.002, 960 + rng.normal(0, 5)], [0, 0, 1]])
-        d = np.array([-0.12, 0.05, 1e-3, -5e-4, 0.0]) * rng.uniform(0.8, 1.2, 5)
-        cams.append(Camera.create(K, R=R, t=-R @ center, dist=d, image_size=[1088, 1920]))
-    return stack_cameras(cams)
+    return jittered_ring(rng, v, TARGET, angle_noise=0.1)
 
 
 def scene(v, outliers, missing=0.0, seed=11):

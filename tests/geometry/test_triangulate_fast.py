@@ -6,8 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from rigs import jittered_ring
 
-from lift3d.geometry.camera import Camera, project_points, stack_cameras
+from lift3d.geometry.camera import project_points
 from lift3d.geometry.triangulation import make_triangulator, newton_steps_for, triangulate_dlt, triangulate_ransac
 
 TARGET = np.array([0.5, -0.3, 1.0])
@@ -16,20 +17,7 @@ J = 32  # joints per frame in every test (one compiled shape per rig and layout)
 
 def make_rig(rng, v, *, dist=(-0.12, 0.05, 1e-3, -5e-4, 0.0), model="pinhole"):
     """v portrait cameras on a ring of radius ~4 m around TARGET."""
-    cams = []
-    for i in range(v):
-        a = 2 * np.pi * i / v + rng.normal(0, 0.2)
-        center = TARGET + [4 * np.cos(a), 4 * np.sin(a), rng.uniform(0.2, 1.5)]
-        z = TARGET + rng.normal(0, 0.2, 3) - center
-        z /= np.linalg.norm(z)
-        x = np.cross(z, [0.0, 0.0, 1.0])
-        x /= np.linalg.norm(x)
-        R = np.stack([x, np.cross(z, x), z])
-        f = rng.uniform(1300, 1800)
-        K = np.array([[f, 0, 540 + rng.normal(0, 5)], [0, f * 1.002, 960 + rng.normal(0, 5)], [0, 0, 1]])
-        d = None if dist is None else np.asarray(dist) * rng.uniform(0.8, 1.2, len(dist))
-        cams.append(Camera.create(K, R=R, t=-R @ center, dist=d, image_size=[1088, 1920], model=model))
-    return stack_cameras(cams)
+    return jittered_ring(rng, v, TARGET, dist=dist, model=model)
 
 
 def project64(cams, X):
