@@ -1,7 +1,8 @@
 """Learnable triangulation (Iskakov et al. 2019) on the synthetic multi-view image set.
 
 Run: ``lift3d train algebraic --config experiments/lt_synthetic.py:algebraic --workdir runs/lt_alg`` (likewise
-``volumetric``). Variants:
+``volumetric``; ``--data ROOT`` trains on another root in the same layout, see ``experiments/lt_h36m.py``).
+Variants:
 
 - ``"algebraic"`` (default): CPU-sized algebraic model with learnable confidences: ResNet-18 blocks at width
   16, 3 stages (stride 16) + 2 deconvolutions of 64 channels -> heatmaps at stride 4, trained from scratch
@@ -14,6 +15,13 @@ Run: ``lift3d train algebraic --config experiments/lt_synthetic.py:algebraic --w
   channels, batch 4. ``"volumetric_sum"`` / ``"volumetric_conf"``: the other aggregations. Test-time cuboid
   centres: the ground-truth pelvis unless ``center_predictions``
   points at an algebraic run's ``predictions_test.npz`` (the paper's protocol).
+- ``"algebraic_short"``: ``"algebraic"`` for 1500 steps (the backbone donor of ``"volumetric_init"`` when there is
+  no time for 6000).
+- ``"volumetric_init"``: the paper's recipe: the backbone (and its BatchNorm statistics) of a trained algebraic
+  run (``init_backbone_from``, default ``runs/lt_alg``; ``--init-backbone-from WORKDIR`` overrides it),
+  fine-tuned at 1e-4 while the new 3D head learns at 1e-3, both decaying 10x over 450 steps; a 16^3 grid in a
+  2200 mm cube (137 mm voxels; the synthetic people reach 1000 mm from the pelvis, the grid's outer voxel
+  centres 1031 mm), batch 4.
 - ``"paper_algebraic"`` / ``"paper_volumetric"``: the paper's Human3.6M settings (ResNet-152, 3 x 256
   deconvolutions, 384 x 384 crops, 64^3 grid, V2V width 32 with 5 levels, Adam 1e-5 / 1e-4 and 1e-3 for
   the volumetric head, batch 8 over 4 views); accelerator-sized. Without the paper's pretrained backbone
@@ -49,6 +57,12 @@ def get_config(variant: str | None = None) -> LTConfig:
                                   v2v_width=8, v2v_levels=2, v2v_front_kernel=3, aggregation="softmax",
                                   loss="l1", batch_size=4, max_steps=900, lr_decay_steps=900,
                                   eval_every=900, checkpoint_every=150)  # fmt: skip
+    alg_short = dataclasses.replace(cpu, name="lt_algebraic_short", max_steps=1500, lr_decay_steps=1500,
+                                    eval_every=1500)  # fmt: skip
+    # the paper's recipe: the backbone of a trained algebraic run, fine-tuned 10x slower than the new 3D head
+    vol_init = dataclasses.replace(cpu_vol, name="lt_volumetric_init", init_backbone_from="runs/lt_alg",
+                                   cuboid_side_mm=2200.0, learning_rate=1e-4, head_learning_rate=1e-3,
+                                   max_steps=450, lr_decay_steps=450, eval_every=450, checkpoint_every=75)  # fmt: skip
     paper_alg = LTConfig(name="lt_paper_algebraic", model="algebraic", **_PAPER_BACKBONE,
                          dataset_options=(("image_size", 384),), batch_size=8, learning_rate=1e-5,
                          loss="mse_smooth", max_steps=100_000, eval_every=5000, checkpoint_every=5000)  # fmt: skip
@@ -67,7 +81,9 @@ def get_config(variant: str | None = None) -> LTConfig:
     variants = {
         "algebraic": cpu,
         "algebraic_noconf": dataclasses.replace(cpu, name="lt_algebraic_noconf", use_confidences=False),
+        "algebraic_short": alg_short,
         "volumetric": cpu_vol,
+        "volumetric_init": vol_init,
         "volumetric_sum": dataclasses.replace(cpu_vol, name="lt_volumetric_sum", aggregation="sum"),
         "volumetric_conf": dataclasses.replace(cpu_vol, name="lt_volumetric_conf", aggregation="conf"),
         "paper_algebraic": paper_alg,

@@ -3,6 +3,8 @@
 Run (after training the three runs of ``experiments/lt_synthetic.py``, see experiments/RESULTS.md):
 ``.venv/bin/python experiments/lt_synthetic_eval.py --runs runs`` with ``runs/lt_alg_noconf``, ``runs/lt_alg``
 and ``runs/lt_vol`` holding finished runs of the variants ``algebraic_noconf``, ``algebraic`` and ``volumetric``.
+Other runs: ``--alg lt_alg_short:algebraic_short --vol lt_vol_init:volumetric_init --noconf none`` (``RUN:VARIANT``
+under ``--runs``; without a no-confidence run the argmax rows use the ``--alg`` run's backbone).
 
 Rows (Iskakov et al. 2019, Table 1's protocol on our data):
 
@@ -12,6 +14,8 @@ Rows (Iskakov et al. 2019, Table 1's protocol on our data):
   default 4 crop px = one heatmap cell).
 - **argmax + DLT**: the same keypoints, every view weighed 1 (shows what RANSAC adds).
 - **algebraic, no confidences** / **algebraic**: soft-argmax + (confidence-weighted) DLT, end to end.
+- **algebraic, its confidences set to 1**: the ``algebraic`` run's network with every view weighed 1 (what its
+  learned confidences add, on the same keypoints).
 - **volumetric (softmax)**: cuboid centred on the true pelvis (the training protocol), and on the pelvis
   predicted by the ``algebraic`` run (the paper's test protocol).
 
@@ -33,13 +37,15 @@ _RUNS = {"noconf": ("lt_alg_noconf", "algebraic_noconf"), "alg": ("lt_alg", "alg
 _CONFIG_FILE = Path(__file__).with_name("lt_synthetic.py")
 
 
-def _load(run: Path, variant: str):
+def _load(run: Path, variant: str, *, confidences: bool = True):
     from flax import nnx
 
     from lift3d.train.lt_eval import load_model
     from lift3d.train.lt_trainer import load_config
 
     model, meta = load_model(run / "model")
+    if not confidences:
+        model.use_confidences = False  # static: the head's output is left unused, every view weighs 1
     config = load_config(f"{_CONFIG_FILE}:{variant}")
     graphdef, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
     return config, (graphdef, params, stats), meta
@@ -90,18 +96,26 @@ def main(argv=None) -> dict:
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding the three run folders")
     parser.add_argument("--ransac-px", type=float, default=4.0, help="RANSAC inlier threshold, crop px")
     parser.add_argument("--out", type=Path, default=None, help="also write the numbers as JSON here")
+    for key, (run, variant) in _RUNS.items():
+        parser.add_argument(f"--{key}", default=f"{run}:{variant}", help=f"RUN:VARIANT under --runs ({key}; "
+                            "--noconf none: no such run)")  # fmt: skip
     args = parser.parse_args(argv)
 
-    loaded = {k: _load(args.runs / run, variant) for k, (run, variant) in _RUNS.items()}
-    dataset = make_dataset(loaded["noconf"][0])
+    specs = {k: getattr(args, k).partition(":")[::2] for k in _RUNS if getattr(args, k) != "none"}
+    loaded = {k: _load(args.runs / run, variant) for k, (run, variant) in specs.items()}
+    base_key = "noconf" if "noconf" in loaded else "alg"
+    dataset = make_dataset(loaded[base_key][0])
     rows = {}
-    base = keypoints_baseline(loaded["noconf"][1], dataset, loaded["noconf"][0], ransac_px=args.ransac_px)
+    base = keypoints_baseline(loaded[base_key][1], dataset, loaded[base_key][0], ransac_px=args.ransac_px)
     rows["argmax + RANSAC"], rows["argmax + DLT (all views)"] = base["ransac"], base["dlt"]
-    for key, name in (("noconf", "algebraic, no confidences"), ("alg", "algebraic, learned confidences"),
+    loaded["alg_ones"] = _load(args.runs / specs["alg"][0], specs["alg"][1], confidences=False)
+    for key, name in (("noconf", "algebraic, no confidences"), ("alg_ones", "algebraic, its confidences set to 1"),
+                      ("alg", "algebraic, learned confidences"),
                       ("vol", "volumetric (softmax), cuboid at true pelvis")):  # fmt: skip
-        config, weights, _ = loaded[key]
-        rows[name] = evaluate(*weights, dataset, config)["scalars"]
-    centres = args.runs / _RUNS["alg"][0] / "predictions_test.npz"
+        if key in loaded:
+            config, weights, _ = loaded[key]
+            rows[name] = evaluate(*weights, dataset, config)["scalars"]
+    centres = args.runs / specs["alg"][0] / "predictions_test.npz"
     config = dataclasses.replace(loaded["vol"][0], center_predictions=str(centres))
     rows["volumetric (softmax), cuboid at algebraic's pelvis"] = evaluate(*loaded["vol"][1], dataset, config)["scalars"]
 

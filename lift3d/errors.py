@@ -117,6 +117,14 @@ class DatasetError(Lift3DError):
     """A dataset that cannot be read or served as asked."""
 
 
+class TrainingDataError(DatasetError, ValueError):
+    """Data given to train on that lift3d cannot use; the message names the file or folder and what it needs."""
+
+
+class SkeletonMappingError(TrainingDataError):
+    """A motion whose joints cannot be mapped to H36M-17; the message names the file and the missing joints."""
+
+
 class LTDataError(DatasetError, FileNotFoundError):
     """An image of a sample is missing or unreadable; the message names file, subject, action, camera, frame."""
 

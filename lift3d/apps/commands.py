@@ -135,6 +135,19 @@ COMMANDS: tuple[Command, ...] = (
         "cam0{1,2,3,4}_json --skeleton body_25b -o refined.toml",
     ),
     Command(
+        ("calibrate", "people"), "lift3d.apps.calibrate_people:PeopleConfig",
+        "a rig from people alone: no board, no starting rig (pairwise poses from keypoints + bundle adjustment)",
+        "Calibrate every camera's pose from the 2D keypoints of people seen by several cameras: intrinsics from "
+        "--intrinsics (e.g. lift3d calibrate intrinsics) or, with --focal-guess, the image size with one focal "
+        "length estimated; people associated across views by epipolar consistency, pairwise relative poses "
+        "(essential matrix, RANSAC) chained over the best-supported camera pairs, then the people bundle adjustment "
+        "of calibrate refine. Scale from the subject's height (--height-m) or --distance; world: floor z = 0 under "
+        "the feet, z up (as rig align), else the first camera's frame. Writes the TOML and a JSON report (per "
+        "camera error, frames, joints, pairs); on failure no rig is written.",
+        "example: lift3d calibrate people --keypoints single_BalancingTrial/pose/cam0{1,2,3,4}_json --skeleton "
+        "body_25b --intrinsics intrinsics.toml --height-m 1.72 -o rig.toml",
+    ),
+    Command(
         ("detect",), "lift3d.apps.detect:DetectConfig",
         "2D keypoints of people in each camera's video or image folder (OpenPose JSON + npz)",
         "Run a 2D pose detector on every frame (or every n-th) of each camera's video or image folder (a "

@@ -44,6 +44,7 @@ from lift3d.geometry.association import (
     associate,
     select_tracks,
     track,
+    views_of_one_person,
 )
 from lift3d.geometry.temporal import MAX_GAP_FRAMES, butterworth, fill_gaps, filter_trajectories, parse_filter_spec
 from lift3d.geometry.triangulation import triangulate_sequence
@@ -250,8 +251,10 @@ def triangulate_arrays(
     mmap_mode="r")`) of captures larger than memory: besides one block, only arrays of the output's size are
     held (per frame and person slot: the association's 3D points, views and assignment; then the 3D result).
     Pass 1 associates the detections of each block (`associate`), then identities are tracked over the whole
-    capture and the `people` most complete tracks kept; pass 2 gathers each kept person's detections block by
-    block and triangulates them (`triangulate_sequence`); gap filling, filtering and the writers follow.
+    capture and the `people` most complete tracks kept (with one detection per view and one person, the views
+    whose detection fits the robust pose: `views_of_one_person`, no tuple search, nothing to track); pass 2
+    gathers each kept person's detections block by block and triangulates them (`triangulate_sequence` on the
+    fixed-rig kernels where they apply); gap filling, filtering and the writers follow.
 
     Args:
         rig: The rig, cameras in the order of the arrays' views.
@@ -415,6 +418,8 @@ def _people(rig: Rig, blocks: _Blocks, *, min_confidence: float, max_gap: int, p
     Returns:
         (t, P, v) detection slot of each kept person in each view, -1 where none.
     """
+    if blocks.points_2d.shape[2] == 1 and people == 1:  # one detection per view: no tuples to search
+        return _one_person(rig, blocks, min_confidence=min_confidence, flip=flip, progress=progress)
     t = blocks.points_2d.shape[0]
     scale = 1.0 if rig.units == "m" else 1000.0
     names = ("assignment", "points_3d", "error_px", "num_views")
@@ -448,6 +453,22 @@ def _people(rig: Rig, blocks: _Blocks, *, min_confidence: float, max_gap: int, p
         chosen[rows] = add_mirrored_views(rig.cameras, *blocks(s), chosen[rows], kept.points_3d[rows], flip,
                                           min_confidence=min_confidence)  # fmt: skip
     return chosen
+
+
+def _one_person(rig: Rig, blocks: _Blocks, *, min_confidence: float, flip, progress: bool) -> np.ndarray:
+    """Pass 1 for one detection per view: the views whose detection fits the robust pose (`views_of_one_person`).
+
+    Returns:
+        (t, 1, v) detection slot (0) of the person in each view, -1 where the view does not show them.
+    """
+    parts = []
+    for s in tqdm(blocks.starts, desc="associating", unit="block", disable=not progress):
+        uv, conf = (a[:, :, 0] for a in blocks(s))
+        pose = triangulate_sequence(rig.cameras, uv, conf, method="ransac", flip_perm=flip, backend="auto")
+        views = views_of_one_person(rig.cameras, uv, conf, pose.points_3d, flip_perm=flip,
+                                    min_confidence=min_confidence)  # fmt: skip
+        parts.append(np.where(views, 0, -1).astype(np.int32)[:, None])
+    return np.concatenate(parts)
 
 
 def _flip(skeleton: Skeleton | None, swaps: bool) -> tuple[tuple[int, ...] | None, tuple[str, ...]]:
@@ -485,7 +506,7 @@ def _triangulate_people(rig: Rig, blocks: _Blocks, assignment: np.ndarray, *, me
         conf_p = np.where(has[..., None], conf[rows, views, pick], 0.0)
         n = len(slot) * P
         res = triangulate_sequence(rig.cameras, uv_p.reshape(n, v, j, 2), conf_p.reshape(n, v, j), method=method,
-                                   refine=refine, flip_perm=flip, **opts)  # fmt: skip
+                                   refine=refine, flip_perm=flip, backend="auto", **opts)  # fmt: skip
         if raw is None:
             raw = np.full((t, P, j, 3), np.nan, res.points_3d.dtype)
             err = np.full((t, P, j), np.nan, res.mean_error_px.dtype)

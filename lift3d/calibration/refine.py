@@ -374,6 +374,8 @@ def refine_rig_from_keypoints(
         # 3. robust triangulation: inlier observations
         X, used = _inlier_triangulation(key, cams, fuv, fcf, thr)
         used &= fcf > 0
+        with np.errstate(invalid="ignore"):  # a far-off start can put a joint behind a camera that sees it
+            used &= numpy_camera.project(numpy_camera.camera_params(cams), X[:, None], cams.model == "fisheye")[1] > 0
         used &= (used.sum(1, keepdims=True) >= 2) & np.isfinite(X).all(-1)[:, None, :]
         missing = [rig.names[c] for c in range(v) if not used[:, c].any()]
         if missing:

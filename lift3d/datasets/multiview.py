@@ -47,7 +47,7 @@ from lift3d.io.npz import load_npz
 
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "LABELS_NAME", "H36M_17_FROM_LT", "LTMultiViewDataset", "scale_bbox",
-    "crop_image", "occlusion_path_for", "key_bits",
+    "crop_image", "occlusion_path_for", "key_bits", "open_lt_root", "lt_layout_dataset",
 ]  # fmt: skip
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -156,6 +156,8 @@ class LTMultiViewDataset:
             0 disables it.
         fast_decode: Decode JPEGs at a reduced scale where the crop allows (see the module docstring).
         num_threads: Image decoding threads.
+        undistorted: Read ``imageSequence-undistorted/`` (learnable-triangulation's ``undistort_images``) and
+            project the joints without the lens distortion.
     """
 
     def __init__(
@@ -175,6 +177,7 @@ class LTMultiViewDataset:
         color_jitter: float = 0.0,
         fast_decode: bool = True,
         num_threads: int = 2,
+        undistorted: bool = False,
     ):
         if missing_images not in ("error", "mask"):
             raise ValueError(f"missing_images must be 'error' or 'mask', got {missing_images!r}")
@@ -204,6 +207,9 @@ class LTMultiViewDataset:
         self._cam_K = cams["K"].astype(np.float64)  # (subjects, v, 3, 3)
         self._cam_Rt = np.concatenate([cams["R"], cams["t"]], -1).astype(np.float64)  # (subjects, v, 3, 4)
         self._cam_dist = cams["dist"].astype(np.float64)
+        self.undistorted = bool(undistorted)
+        if self.undistorted:
+            self._cam_dist = np.zeros_like(self._cam_dist)
         self._occluded = self._read_occlusion(occlusion_path, len(table))
 
         def rows_of(subjects, every, test):
@@ -267,7 +273,43 @@ class LTMultiViewDataset:
         """The image of a table row and camera: ``<root>/<subject>/<action>/imageSequence/<camera>/img_%06d.jpg``
         of ``frame_idx + 1``."""
         s, a, f = self._key(row)
-        return self.root / s / a / "imageSequence" / self.camera_names[view] / f"img_{f + 1:06d}.jpg"
+        return self.root / s / a / self.sequence_folder / self.camera_names[view] / f"img_{f + 1:06d}.jpg"
+
+    @property
+    def sequence_folder(self) -> str:
+        """``imageSequence`` or ``imageSequence-undistorted``."""
+        return "imageSequence-undistorted" if self.undistorted else "imageSequence"
+
+    def joints_3d(self, *, train: bool) -> tuple[np.ndarray, np.ndarray]:
+        """A split's ground truth: ``(joints (n, 17, 3) world mm, valid (n, 17) bool)``, in `keys` order."""
+        joints = self._joints[self._splits[train]]
+        return joints, np.all(np.isfinite(joints), -1)
+
+    def check_camera_folders(self) -> None:
+        """Fail unless every camera with a box has its image folder for every (subject, action) in the splits.
+
+        Raises:
+            LTDataError: Naming the camera(s), the first folder missing and the labels file.
+        """
+        rows = np.concatenate([self._splits[True], self._splits[False]])
+        missing: dict[str, Path] = {}
+        seen = set()
+        for r in rows:
+            s, a, _ = self._key(r)
+            for c in np.flatnonzero(self._present[r]):
+                name = self.camera_names[c]
+                if (s, a, name) in seen or name in missing:
+                    continue
+                seen.add((s, a, name))
+                folder = self.root / s / a / self.sequence_folder / name
+                if not folder.is_dir():
+                    missing[name] = folder
+        if missing:
+            first = next(iter(missing.values()))
+            raise LTDataError(
+                f"{self.labels_path}: labels for camera(s) {sorted(missing)} that the images under {self.root} "
+                f"do not have (no folder {first}); the labels' cameras: {list(self.camera_names)}"
+            )
 
     def _read_occlusion(self, path, n_rows: int) -> np.ndarray:
         auto = path == "auto"
@@ -482,3 +524,46 @@ class LTMultiViewDataset:
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+
+
+def open_lt_root(root: str | os.PathLike, **kwargs) -> LTMultiViewDataset:
+    """`LTMultiViewDataset` of a learnable-triangulation Human3.6M root, its layout checked first.
+
+    ``root`` holds ``extra/human36m-multiview-labels-GTbboxes.npy`` and ``processed/<subject>/<action>/
+    imageSequence[-undistorted]/<camera>/img_%06d.jpg`` (optionally the occlusion sidecar beside the labels).
+
+    Args:
+        root: The dataset root.
+        **kwargs: `LTMultiViewDataset` keywords (``image_size``, ``undistorted``, ``every_n_train``, ...).
+
+    Raises:
+        LTDataError: The root, the labels file, the images folder or a labelled camera's images are missing.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise LTDataError(f"dataset root {root}: no such folder (expected extra/{LABELS_NAME} and processed/)")
+    labels, images = root / "extra" / LABELS_NAME, root / "processed"
+    if not labels.is_file():
+        raise LTDataError(f"dataset root {root}: labels file missing: {labels}")
+    if not images.is_dir():
+        raise LTDataError(f"dataset root {root}: images folder missing: {images} (<subject>/<action>/imageSequence/)")
+    dataset = LTMultiViewDataset(labels, images, **kwargs)
+    if dataset.missing_images == "error":
+        dataset.check_camera_folders()
+    return dataset
+
+
+def lt_layout_dataset(config) -> LTMultiViewDataset:
+    """The learnable-triangulation trainer's dataset ``"h36m_lt"``: `open_lt_root` of ``root`` in its options.
+
+    Args:
+        config: An `lift3d.train.lt_config.LTConfig`; ``dataset_options`` (pairs) hold ``root`` (required) and
+            `LTMultiViewDataset` keywords (``image_size``, default 384, the paper's crop).
+
+    Raises:
+        LTDataError: No ``root`` option, or see `open_lt_root`.
+    """
+    opts = dict(config.dataset_options)
+    if "root" not in opts:
+        raise LTDataError("dataset 'h36m_lt' needs a root: dataset_options=(('root', PATH), ...) or --data PATH")
+    return open_lt_root(opts.pop("root"), **{"image_size": 384, **opts})

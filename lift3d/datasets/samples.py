@@ -40,6 +40,8 @@ __all__ = [
     "cached_model_files",
     "sample_from_folder",
     "default_cache_dir",
+    "fetch_deepmimic",
+    "DEEPMIMIC_CLIPS",
 ]
 
 CACHE_ENV = "LIFT3D_CACHE"
@@ -48,6 +50,12 @@ _TRIALS = "pose2sim_trials"
 _CALIBRATION = "pose2sim_calibration"
 _RIG_TOML = "Calib_qualisys_from_v0.4.15.toml"
 _MODELS = ("blazepose",)  # entries of _SAMPLES that hold model files, not captures
+_MOTIONS = ("deepmimic",)  # entries of _SAMPLES that hold motion clips, not captures
+DEEPMIMIC_CLIPS = (
+    "backflip", "cartwheel", "crawl", "dance_a", "dance_b", "getup_facedown", "getup_faceup", "jump", "kick",
+    "punch", "roll", "run", "spin", "spinkick", "walk",
+)  # fmt: skip
+"""The 15 humanoid clips of the pybullet 3.2.7 wheel (``humanoid3d_<name>.txt``), fetched by `fetch_deepmimic`."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,10 @@ _DEMO = r"Pose2Sim/S00_Demo_BatchSession"
 _POSE_JSON = r"pose/cam\d+_json/[^/]+\.json(?:\.old)?"
 _TRIAL_FILES = rf"(Config\.toml|{_POSE_JSON})"
 
+# pip arguments that fetch the one wheel whose digest is pinned, on any machine (Linux x86-64, CPython 3.11)
+_PINNED_WHEEL = ("--only-binary=:all:", "--platform", "manylinux2014_x86_64", "--python-version", "3.11",
+                 "--implementation", "cp")
+
 _SAMPLES: dict[str, _WheelSample] = {
     "pose2sim": _WheelSample(
         spec="pose2sim==0.8.4",
@@ -196,8 +208,23 @@ _SAMPLES: dict[str, _WheelSample] = {
             (r"mediapipe-0\.10\.14\.dist-info/LICENSE", ("LICENSE",)),
         ),
         required=("pose_detection.tflite", "pose_landmark_full.tflite", "LICENSE"),
-        pip_args=("--only-binary=:all:", "--platform", "manylinux2014_x86_64", "--python-version", "3.11",
-                  "--implementation", "cp"),
+        pip_args=_PINNED_WHEEL,
+    ),
+    # DeepMimic's humanoid motion-capture clips and the humanoid's URDF, from the pybullet 3.2.7 wheel (zlib
+    # licence: the wheel's LICENSE.txt, kept beside them). The clips are the same in every platform's wheel;
+    # the Linux x86-64 CPython 3.11 wheel is the one whose digest is pinned (only unzipped, never installed).
+    "deepmimic": _WheelSample(
+        spec="pybullet==3.2.7",
+        sha256="5d858abf7c12a21ef3ed351cf81dac1b5e486ec25c9ab59bfc84beb89034edff",
+        size_mb=103.2,
+        dirname="pybullet-3.2.7-deepmimic",
+        rules=(
+            (r"pybullet_data/data/motions/(humanoid3d_[a-z_]+\.txt)", (r"motions/\1",)),
+            (r"pybullet_data/humanoid/(humanoid\.urdf)", (r"\1",)),
+            (r"pybullet-3\.2\.7\.dist-info/(LICENSE\.txt)", (r"\1",)),
+        ),
+        required=("humanoid.urdf", "LICENSE.txt", *(f"motions/humanoid3d_{c}.txt" for c in DEEPMIMIC_CLIPS)),
+        pip_args=_PINNED_WHEEL,
     ),
 }
 
@@ -279,8 +306,10 @@ def fetch_sample(
     """
     if name in _MODELS:
         raise ValueError(f"{name!r} holds model files, not a capture: use fetch_model_files({name!r})")
+    if name in _MOTIONS:
+        raise ValueError(f"{name!r} holds motion clips, not a capture: use fetch_deepmimic()")
     if name not in _SAMPLES:
-        known = ", ".join(sorted(set(_SAMPLES) - set(_MODELS)))
+        known = ", ".join(sorted(set(_SAMPLES) - set(_MODELS) - set(_MOTIONS)))
         raise ValueError(f"unknown sample {name!r}; known samples: {known}")
     folder = _fetch_folder(name, cache_dir, pip_args, offline_ok)
     return None if folder is None else sample_from_folder(folder)
@@ -314,6 +343,31 @@ def fetch_model_files(
     if name not in _MODELS:
         raise ValueError(f"unknown model set {name!r}; known: {', '.join(_MODELS)}")
     folder = _fetch_folder(name, cache_dir, pip_args, False)
+    assert folder is not None
+    return folder
+
+
+def fetch_deepmimic(
+    *, cache_dir: str | os.PathLike[str] | None = None, pip_args: tuple[str, ...] | list[str] = ()
+) -> Path:
+    """Download (once) DeepMimic's humanoid clips from the pybullet 3.2.7 wheel and return their folder.
+
+    Works as `fetch_sample` (pip download of the pinned wheel, sha256, extract, atomic rename into the cache);
+    the wheel is only unzipped, never installed. Read the folder with `lift3d.datasets.deepmimic`.
+
+    Args:
+        cache_dir: Cache folder; defaults to :func:`default_cache_dir`.
+        pip_args: Extra arguments appended to the ``pip download`` command.
+
+    Returns:
+        The folder: ``motions/humanoid3d_<clip>.txt`` (the 15 `DEEPMIMIC_CLIPS`), ``humanoid.urdf`` and
+        ``LICENSE.txt`` (pybullet's zlib licence).
+
+    Raises:
+        SampleUnavailableError: pip could not download the wheel.
+        SampleChecksumError: the wheel's sha256 is not the expected one.
+    """
+    folder = _fetch_folder("deepmimic", cache_dir, pip_args, False)
     assert folder is not None
     return folder
 

@@ -60,6 +60,7 @@ from lift3d.geometry.candidates import (
 )
 from lift3d.geometry.temporal import MAX_GAP_FRAMES
 from lift3d.geometry.triangulation.linear import reprojection_error
+from lift3d.geometry.triangulation.mirrors import mirror_errors
 
 __all__ = [
     "Association",
@@ -68,6 +69,7 @@ __all__ = [
     "select_tracks",
     "associate_sequence",
     "add_mirrored_views",
+    "views_of_one_person",
 ]
 
 Method = Literal["auto", "exhaustive", "pairs"]
@@ -254,13 +256,41 @@ def associate(
                        num_views=num_views)
 
 
-def _trimmed_mean(err: np.ndarray, used: np.ndarray) -> np.ndarray:
-    """Mean over the last axis of the errors at most their plain mean (the association's one trimming step)."""
-    n = used.sum(-1)
-    plain = np.where(n > 0, np.where(used, err, 0.0).sum(-1) / np.maximum(n, 1), np.inf)
-    kept = used & (err <= plain[..., None])
-    k = kept.sum(-1)
-    return np.where(k > 0, np.where(kept, err, 0.0).sum(-1) / np.maximum(k, 1), np.inf)
+def views_of_one_person(
+    cameras: Camera, points_2d: ArrayLike, confidence: ArrayLike, points_3d: ArrayLike, *,
+    flip_perm: ArrayLike | None = None, max_error_px: float = 50.0, min_views: int = 2,
+    min_confidence: float = MIN_CONFIDENCE, min_joints: int = 3,
+) -> np.ndarray:
+    """The association of captures with at most one detection per view: which views show the person.
+
+    With one detection slot per view there are no tuples to search (`associate` would score all 2^v subsets
+    of views); the person's pose comes from robust triangulation (joint by joint from the views that agree,
+    e.g. `triangulate_sequence(method="ransac")`), and a view belongs to the person where its robust error
+    against that pose (the association's: mean over the joints at most the plain mean, `mirrors.trimmed_mean`)
+    is at most `max_error_px` over at least `min_joints` joints; with `flip_perm`, the better of the detection
+    as is and mirrored counts (a view the detector mirrored stays the person's, as with `add_mirrored_views`).
+    A view showing someone else (a bystander while the subject is hidden) is left out whole; frames with fewer
+    than `min_views` such views have no person.
+
+    Args:
+        cameras: The rig, batch shape (v,).
+        points_2d: (t, v, j, 2) the detections, distorted px, NaN where missing.
+        confidence: (t, v, j) confidences, 0 where missing.
+        points_3d: (t, j, 3) the robust pose, world units, NaN where unknown.
+        flip_perm: (j,) the skeleton's left/right permutation, or None.
+        max_error_px: Largest robust error of a view of the person, px.
+        min_views: Fewest views of a person.
+        min_confidence: Observations below this confidence are not compared.
+        min_joints: Fewest joints compared.
+
+    Returns:
+        (t, v) bool, the views that show the person.
+    """
+    flip = np.arange(np.shape(points_2d)[-2]) if flip_perm is None else np.asarray(flip_perm, int)
+    e = mirror_errors(cameras, points_2d, confidence, points_3d, flip, min_confidence=min_confidence)
+    ok = ((e.plain <= max_error_px) & (e.num_plain >= min_joints)) | (
+        (e.mirrored <= max_error_px) & (e.num_mirrored >= min_joints))
+    return ok & (ok.sum(-1, keepdims=True) >= min_views)
 
 
 def add_mirrored_views(
@@ -304,13 +334,10 @@ def add_mirrored_views(
     best_err = np.full(chosen.shape, np.inf)
     best_slot = np.full(chosen.shape, -1, np.int32)
     for s in range(p):
-        det, c = uv[:, None, :, s], conf[:, None, :, s]  # (t, 1, v, j, 2), (t, 1, v, j)
-        err = numpy_camera.reprojection_errors(cameras, X, np.broadcast_to(det, (*X.shape[:2], v, *det.shape[-2:])))
-        err_f = numpy_camera.reprojection_errors(cameras, X, np.broadcast_to(det[..., flip, :], err.shape + (2,)))
-        used = (c >= min_confidence) & np.isfinite(err)
-        used_f = (c[..., flip] >= min_confidence) & np.isfinite(err_f)
-        plain, mirrored = _trimmed_mean(err, used), _trimmed_mean(err_f, used_f)
-        ok = ((chosen < 0) & ~taken[:, None, :, s] & (used_f.sum(-1) >= min_joints)
+        det = np.broadcast_to(uv[:, None, :, s], (*X.shape[:2], v, *uv.shape[-2:]))  # (t, P, v, j, 2)
+        c = np.broadcast_to(conf[:, None, :, s], det.shape[:-1])
+        plain, mirrored, _, num_mirrored = mirror_errors(cameras, det, c, X, flip, min_confidence=min_confidence)
+        ok = ((chosen < 0) & ~taken[:, None, :, s] & (num_mirrored >= min_joints)
               & (mirrored <= max_error_px) & (mirrored <= 0.5 * plain) & (mirrored < best_err))  # fmt: skip
         best_err = np.where(ok, mirrored, best_err)
         best_slot = np.where(ok, s, best_slot)

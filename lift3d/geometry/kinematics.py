@@ -26,6 +26,9 @@ __all__ = [
     "matrix_to_euler",
     "forward_kinematics",
     "hold_last_valid",
+    "quaternion_matrices",
+    "axis_angle_matrices",
+    "look_at_matrices",
 ]
 
 _EPS = 1e-9
@@ -218,3 +221,75 @@ def hold_last_valid(values: ArrayLike, valid: ArrayLike, default: ArrayLike) -> 
     idx = np.maximum.accumulate(idx, axis=0)
     held = np.take_along_axis(x, np.maximum(idx, 0), axis=0)
     return np.where(idx >= 0, held, np.broadcast_to(np.asarray(default, dtype=np.float64), x.shape))
+
+
+def quaternion_matrices(quat: ArrayLike) -> np.ndarray:
+    """Quaternions (w, x, y, z) to rotation matrices in float64 numpy; each quaternion is normalised first.
+
+    The numpy twin of `lift3d.geometry.rotation.quaternion_to_matrix` (jax, the default float32), for file
+    readers and kinematics that keep float64 without compiling; the two agree to float64 rounding.
+
+    Args:
+        quat: (..., 4) quaternions, scalar first (q and -q give the same rotation).
+
+    Returns:
+        (..., 3, 3) float64 rotation matrices (``world = R @ local``); NaN where the quaternion is 0 or not finite.
+    """
+    q = np.asarray(quat, dtype=np.float64)
+    n = np.linalg.norm(q, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = q / np.where(n > _EPS, n, np.nan)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    rows = [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ]
+    return np.stack([np.stack(r, -1) for r in rows], -2)
+
+
+def axis_angle_matrices(axis: ArrayLike, angle: ArrayLike) -> np.ndarray:
+    """Rotations by `angle` (radians, right-handed) about one fixed `axis` (a revolute joint), float64 numpy.
+
+    Args:
+        axis: (3,) rotation axis (normalised here; need not be unit).
+        angle: (...) angles in radians.
+
+    Returns:
+        (..., 3, 3) rotation matrices (Rodrigues' formula).
+    """
+    k = np.asarray(axis, dtype=np.float64)
+    norm = np.linalg.norm(k)
+    if not np.isfinite(norm) or norm <= _EPS:
+        raise ValueError(f"axis_angle_matrices: the axis must be a non-zero finite vector, got {k}")
+    k = k / norm
+    a = np.asarray(angle, dtype=np.float64)[..., None, None]
+    kx = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + np.sin(a) * kx + (1.0 - np.cos(a)) * (kx @ kx)
+
+
+def look_at_matrices(eye: ArrayLike, target: ArrayLike, up: ArrayLike = (0.0, 0.0, 1.0)) -> np.ndarray:
+    """World->camera rotations (OpenCV camera: +z forward, +y down) of cameras at `eye` looking at `target`.
+
+    The image's x axis is horizontal (no roll): ``x = forward x up`` normalised, ``y = forward x x``.
+
+    Args:
+        eye: (..., 3) camera centres (world).
+        target: (..., 3) points looked at, broadcastable with `eye`.
+        up: (3,) the world's up direction.
+
+    Returns:
+        (..., 3, 3) rotations R with ``x_cam = R @ (X - eye)``; rows are the camera axes in the world.
+
+    Raises:
+        ValueError: A camera looks straight along `up` (its roll is undefined) or eye = target.
+    """
+    eye = np.asarray(eye, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    up = np.asarray(up, dtype=np.float64)
+    forward, dist = _unit(target - eye)
+    right, width = _unit(np.cross(forward, up))
+    if not (np.all(dist > _EPS) and np.all(np.isfinite(right))):
+        raise ValueError("look_at_matrices: a camera sits on its target or looks straight up or down")
+    down = np.cross(forward, right)
+    return np.stack([right, down, forward], axis=-2)

@@ -95,9 +95,9 @@ def project(params: dict[str, np.ndarray], points: np.ndarray, fisheye: bool) ->
         the same formula).
     """
     R, t, k = params["R"][:, None], params["t"][:, None], params["intr"][:, None]  # (v, 1, ...)
-    xc = np.sum(R * points[..., None, :], -1) + t
-    z = xc[..., 2]
-    xd, yd, _, _ = distort_xy(xc[..., 0] / z, xc[..., 1] / z, coefficients(k[..., 4:]), model=_model(fisheye))
+    P = [points[..., b] for b in range(3)]  # on components: no (..., 3, 3) temporary
+    x, y, z = (R[..., a, 0] * P[0] + R[..., a, 1] * P[1] + R[..., a, 2] * P[2] + t[..., a] for a in range(3))
+    xd, yd, _, _ = distort_xy(x / z, y / z, coefficients(k[..., 4:]), model=_model(fisheye))
     uv = np.stack([k[..., 0] * xd + params["skew"][:, None] * yd + k[..., 2], k[..., 1] * yd + k[..., 3]], -1)
     return uv, z
 

@@ -195,6 +195,11 @@ def _incidence(pairs: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
     return first, second
 
 
+def _per_joint(a, m):
+    """(..., e) @ (e, j) as one 2-D product (numpy runs a stacked matmul as one tiny product per row)."""
+    return (a.reshape(-1, a.shape[-1]) @ m).reshape(*a.shape[:-1], m.shape[-1])
+
+
 def _median_length(xp, length):
     """NaN-aware median over time (axis 0) of (t, ..., e) bone lengths."""
     with warnings.catch_warnings():
@@ -286,12 +291,13 @@ def bone_outliers(
         with np.errstate(invalid="ignore", divide="ignore"):
             off = (xp.abs(length / median - 1.0) > tolerance) | (length > max_length)
         broken = measured & off
-        n_broken = broken.astype(x.dtype) @ both  # (t, ..., j)
-        share = n_broken / xp.maximum(measured.astype(x.dtype) @ both, 1.0)
+        n_broken = _per_joint(broken.astype(x.dtype), both)  # (t, ..., j)
+        share = n_broken / xp.maximum(_per_joint(measured.astype(x.dtype), both), 1.0)
         # share first (distinct shares of <= 9 bones differ by > 0.01), then count (< 10), then 1 / bones
         score = share + 1e-3 * n_broken + 1e-4 * peripheral
         s1, s2 = score[..., pairs[:, 0]], score[..., pairs[:, 1]]
-        blamed = (broken & (s1 >= s2)).astype(x.dtype) @ first + (broken & (s2 >= s1)).astype(x.dtype) @ second
+        blamed = (_per_joint((broken & (s1 >= s2)).astype(x.dtype), first)
+                  + _per_joint((broken & (s2 >= s1)).astype(x.dtype), second))
         rejected = rejected | (blamed > 0)
     return rejected & ~_missing(x)
 
@@ -313,9 +319,10 @@ def _moves(xp, x, pairs, first, second, blamed, tolerance, max_length):
     ok = off & xp.isfinite(step) & (length > 0)
     step = xp.where(ok, step, 0.0)[..., None] * xp.where(xp.isnan(vec), 0.0, vec)  # (t, ..., e, d)
     w0, w1 = xp.where(ok, b0 / share, 0.0), xp.where(ok, b1 / share, 0.0)
-    move = xp.einsum("...ed,ej->...jd", w1[..., None] * step, second)
-    move = move - xp.einsum("...ed,ej->...jd", w0[..., None] * step, first)
-    count = (w0 > 0).astype(x.dtype) @ first + (w1 > 0).astype(x.dtype) @ second  # (t, ..., j)
+    pull = xp.moveaxis(w1[..., None] * step, -1, -2)  # (t, ..., d, e)
+    push = xp.moveaxis(w0[..., None] * step, -1, -2)
+    move = xp.moveaxis(_per_joint(pull, second) - _per_joint(push, first), -1, -2)  # (t, ..., j, d)
+    count = _per_joint((w0 > 0).astype(x.dtype), first) + _per_joint((w1 > 0).astype(x.dtype), second)  # (t, ..., j)
     return move / xp.maximum(count, 1.0)[..., None]
 
 

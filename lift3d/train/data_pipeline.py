@@ -39,10 +39,12 @@ from jax import Array
 
 from lift3d.core.skeleton import H36M_17
 from lift3d.datasets.h36m import H36MDataset
+from lift3d.datasets.motion_dataset import CameraRanges, camera_frame, complete_frames, rig_views, virtual_cameras
 from lift3d.geometry.rotation import rodrigues_to_matrix
 from lift3d.models.lifter import pixels_to_rays
 
 __all__ = ["TrainSamples", "TestSamples", "train_samples", "test_samples", "batch_indices", "augment"]
+__all__ += ["motion_train_samples", "motion_test_samples"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -132,6 +134,78 @@ def test_samples(ds: H36MDataset, *, root_index: int = 0) -> TestSamples:
         camera=np.asarray(cs.camera_names)[cs.camera],
         frame=cs.frame,
     )
+
+
+def _motion_views(motions, seed: int, ranges: CameraRanges, rig):
+    """Per take: complete frames, camera-frame joints (mm) and up, the frame numbers and camera names."""
+    rng = np.random.default_rng(seed)
+    ranges = CameraRanges() if ranges is None else ranges
+    for name, points in motions.items():
+        frames = np.flatnonzero(complete_frames(points))
+        pts = points[frames]
+        if len(pts) == 0:
+            continue
+        R, t = virtual_cameras(pts, rng, ranges)
+        cams = [f"virtual_{k}" for k in range(ranges.num_views)]
+        if rig is not None:
+            Rr, tr = rig_views(rig, len(pts))
+            R, t = np.concatenate([R, Rr], 1), np.concatenate([t, tr], 1)
+            cams += list(rig.names)
+        cam, up = camera_frame(pts, R, t)
+        yield name, cam, up, frames, cams
+
+
+def motion_train_samples(
+    motions: dict[str, np.ndarray], *, seed: int = 0, ranges: CameraRanges | None = None, rig=None
+) -> TrainSamples:
+    """Training samples from 3D motion seen by virtual cameras (`lift3d.datasets.motion_dataset`).
+
+    Args:
+        motions: Take name -> (t, 17, 3) H36M-17 joints, metres, Z-up (frames with a missing joint are skipped).
+        seed: Seed of the cameras' placement.
+        ranges: Where the virtual cameras stand (default `CameraRanges()`).
+        rig: Optional `Rig` whose cameras also see every frame (its world = the motions').
+
+    Returns:
+        `TrainSamples`, one per (frame, camera).
+    """
+    parts = list(_motion_views(motions, seed, ranges, rig))
+    if not parts:
+        raise ValueError("no complete frame to train on")
+    return TrainSamples(
+        points_camera=np.ascontiguousarray(np.concatenate([p[1] for p in parts]), np.float32),
+        up=np.concatenate([p[2] for p in parts]).astype(np.float32),
+    )
+
+
+def motion_test_samples(
+    motions: dict[str, np.ndarray], *, seed: int = 1, ranges: CameraRanges | None = None, rig=None,
+    root_index: int = 0,
+) -> TestSamples:  # fmt: skip
+    """Test samples from 3D motion: perfect 2D (the joints projected through virtual cameras, no distortion).
+
+    Args:
+        motions, ranges, rig: As `motion_train_samples`.
+        seed: Seed of the cameras' placement (another than training's: other viewpoints).
+        root_index: Root joint of the targets.
+
+    Returns:
+        `TestSamples` (subject and action = the take's name, camera = ``virtual_<k>`` or the rig's name).
+    """
+    rays, target, names, cameras, frames = [], [], [], [], []
+    for name, cam, _, fr, cams in _motion_views(motions, seed, ranges, rig):
+        rays.append(cam[..., :2] / cam[..., 2:])
+        target.append(cam - cam[:, root_index : root_index + 1])
+        names += [name] * len(cam)
+        cameras += cams * len(fr)
+        frames.append(np.repeat(fr, len(cams)))
+    if not rays:
+        raise ValueError("no complete frame to test on")
+    names_arr = np.asarray(names)
+    return TestSamples(
+        rays=np.concatenate(rays).astype(np.float32), target=np.concatenate(target).astype(np.float32),
+        subject=names_arr, action=names_arr, camera=np.asarray(cameras), frame=np.concatenate(frames),
+    )  # fmt: skip
 
 
 def batch_indices(data_key: Array, step: int, num_samples: int, batch_size: int) -> np.ndarray:

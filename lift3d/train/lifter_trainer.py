@@ -28,13 +28,23 @@ from flax import nnx
 
 from lift3d.core.skeleton import H36M_17
 from lift3d.datasets.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS
+from lift3d.datasets.motion_dataset import CameraRanges, TrainingDataError
 from lift3d.eval import metrics
 from lift3d.io.atomic import write_json
 from lift3d.models.lifter import Lifter, max_norm_project
 from lift3d.predict.checkpoint import save_lifter
 from lift3d.train import sharding
 from lift3d.train.common import TrainRun, config_json, load_config_file
-from lift3d.train.data_pipeline import TestSamples, TrainSamples, augment, batch_indices, test_samples, train_samples
+from lift3d.train.data_pipeline import (
+    TestSamples,
+    TrainSamples,
+    augment,
+    batch_indices,
+    motion_test_samples,
+    motion_train_samples,
+    test_samples,
+    train_samples,
+)
 
 __all__ = ["LifterConfig", "load_config", "train_and_evaluate", "make_model", "make_train_step"]
 __all__ += ["evaluate", "predict_batches", "load_data"]
@@ -47,6 +57,13 @@ class LifterConfig:
     Data: the synthetic twin (`lift3d.synthetic.twin.make_dataset`) of `subjects` with `trials` takes of
     `frames_per_sequence` frames per action; training uses every `train_every`-th frame of the train
     subjects, testing every `test_every`-th frame of the test subjects (damaged takes dropped).
+    With `data` set, the twin is replaced (`load_data`): a Human3.6M layout (the same subjects' protocol, the
+    file's 2D for testing, else 2D projected through its cameras), ``"deepmimic"`` or its folder (train on
+    `deepmimic.TRAIN_CLIPS`, test on `deepmimic.VALIDATION_CLIPS`), or motion files (a tail of
+    `motion_test_fraction` of each take tested), motion seen by `virtual_views` virtual cameras per frame
+    (`camera_heights_m`, `camera_distances_m`, `aim_jitter_m`) and, with `rig`, by the rig's cameras too;
+    `up` = the motion files' vertical axis when they do not record it. `with_twin` adds the twin's training
+    samples to those of `data` (testing stays on `data`'s).
     Model: `Lifter` hyper-parameters; ``max_norm`` None disables the constraint.
     Optimiser: Adam, learning rate ``learning_rate * decay_rate ** (step / decay_steps)``.
     Augmentation: see `lift3d.train.data_pipeline.augment`.
@@ -62,6 +79,15 @@ class LifterConfig:
     frames_per_sequence: int = 1000
     train_every: int = 1
     test_every: int = 4
+    data: str | None = None
+    rig: str | None = None
+    up: str = "auto"
+    virtual_views: int = 4
+    camera_heights_m: tuple[float, float] = (0.3, 2.8)
+    camera_distances_m: tuple[float, float] = (2.0, 6.0)
+    aim_jitter_m: float = 0.3
+    motion_test_fraction: float = 0.2
+    with_twin: bool = False
     width: int = 1024
     num_blocks: int = 2
     dropout: float = 0.5
@@ -234,12 +260,28 @@ def evaluate(pred: np.ndarray, test: TestSamples, *, root: int = 0) -> tuple[dic
 
 
 def load_data(config: LifterConfig) -> tuple[TrainSamples, TestSamples]:
-    """The config's training and test samples (the synthetic twin; cached per data fields in the process).
+    """The config's training and test samples (cached per data fields in the process).
 
     Returns:
-        ``(train, test)``: `TrainSamples` of the train subjects (every ``train_every``-th frame, all cameras)
-        and `TestSamples` of the test subjects (damaged takes dropped, every ``test_every``-th frame).
+        ``(train, test)``: without `data`, the twin's: `TrainSamples` of the train subjects (every
+        ``train_every``-th frame, all cameras) and `TestSamples` of the test subjects (damaged takes dropped,
+        every ``test_every``-th frame); with `data`, those of `data` (see `LifterConfig`).
+
+    Raises:
+        TrainingDataError: `data` is in none of the layouts, a motion cannot be mapped to H36M-17 or has no
+            clear vertical axis, or the protocol's subjects are missing (the message names the file).
     """
+    if config.data is not None:
+        ranges = CameraRanges(config.virtual_views, tuple(config.camera_heights_m),
+                              tuple(config.camera_distances_m), config.aim_jitter_m)  # fmt: skip
+        train, test = _load_real_cached(str(config.data), config.rig, config.up, ranges, config.motion_test_fraction,
+                                        tuple(config.train_subjects), tuple(config.test_subjects),
+                                        config.train_every, config.test_every, config.data_seed)  # fmt: skip
+        if config.with_twin:
+            twin, _ = load_data(dataclasses.replace(config, data=None))
+            train = TrainSamples(np.concatenate([twin.points_camera, train.points_camera]),
+                                 np.concatenate([twin.up, train.up]))  # fmt: skip
+        return train, test
     return _load_data_cached(config.data_seed, tuple(config.train_subjects), tuple(config.test_subjects),
                              config.actions, config.trials, config.frames_per_sequence, config.train_every,
                              config.test_every)  # fmt: skip
@@ -258,6 +300,59 @@ def _load_data_cached(data_seed, train_subjects, test_subjects, actions, trials,
     if train_every > 1:
         train = train.subsample(train_every)
     test = ds.select(subjects=test_subjects).without_damaged().subsample(test_every)
+    return train_samples(train), test_samples(test, root_index=H36M_17.root)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_real_cached(data, rig, up, ranges, test_fraction, train_subjects, test_subjects, train_every, test_every,
+                      seed):  # fmt: skip
+    from lift3d.datasets import deepmimic, motion_dataset
+    from lift3d.io.rigs import load_rig
+
+    kind = motion_dataset.data_kind(data)
+    if rig is not None and kind != "motion":
+        raise TrainingDataError(f"{rig}: a rig is used with motion files only, not with {kind} data ({data})")
+    if kind == "h36m":
+        return _h36m_samples(data, train_subjects, test_subjects, train_every, test_every)
+    if kind == "deepmimic":
+        train = {k: m.points for k, m in deepmimic.load_clips(data, deepmimic.TRAIN_CLIPS).items()}
+        test = {k: m.points for k, m in deepmimic.load_clips(data, deepmimic.VALIDATION_CLIPS).items()}
+    else:
+        parts = {k: motion_dataset.split_frames(p, test_fraction)
+                 for k, p in motion_dataset.read_motions(data, up=up).items()}  # fmt: skip
+        train = {k: a for k, (a, _) in parts.items() if len(a)}
+        test = {k: b for k, (_, b) in parts.items() if len(b)}
+        if not test:
+            raise TrainingDataError(f"{data}: too few frames to hold any out for testing")
+    train = {k: p[::train_every] for k, p in train.items()}
+    test = {k: p[::test_every] if len(p) >= 4 * test_every else p for k, p in test.items()}
+    rig_obj = None if rig is None else load_rig(rig)
+    return (
+        motion_train_samples(train, seed=2 * seed, ranges=ranges, rig=rig_obj),
+        motion_test_samples(test, seed=2 * seed + 1, ranges=ranges, rig=rig_obj, root_index=H36M_17.root),
+    )
+
+
+def _h36m_samples(path, train_subjects, test_subjects, train_every, test_every):
+    """A Human3.6M layout with the papers' protocol: train `train_subjects`, test `test_subjects`."""
+    from lift3d.datasets.h36m import load_h36m
+
+    try:
+        ds = load_h36m(path)
+    except FileNotFoundError as exc:
+        raise TrainingDataError(str(exc)) from None
+    train, test = ds.select(subjects=train_subjects), ds.select(subjects=test_subjects).without_damaged()
+    for split, part, subjects in (("train", train, train_subjects), ("test", test, test_subjects)):
+        if not len(part):
+            raise TrainingDataError(f"{path}: no {split} subject ({', '.join(subjects)}) among "
+                                    f"{', '.join(ds.subjects) or 'none'}")  # fmt: skip
+        if missing := sorted(set(part.subjects) - set(part.rigs)):
+            raise TrainingDataError(f"{path}: no cameras for {', '.join(missing)}")
+    if train_every > 1:
+        train = train.subsample(train_every)
+    test = test.subsample(test_every)
+    if any(s.points_2d is None for s in test):  # the layout holds no 2D: project through its cameras
+        test = test.with_projections()
     return train_samples(train), test_samples(test, root_index=H36M_17.root)
 
 

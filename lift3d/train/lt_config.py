@@ -12,7 +12,7 @@ from typing import Any
 from lift3d.models.algebraic import AlgebraicTriangulation
 from lift3d.models.volumetric import VolumetricTriangulation
 
-__all__ = ["LTConfig", "MODELS", "model_kwargs"]
+__all__ = ["LTConfig", "MODELS", "model_kwargs", "with_data_root"]
 
 MODELS = {"algebraic": AlgebraicTriangulation, "volumetric": VolumetricTriangulation}
 """The model classes by `LTConfig.model` name."""
@@ -32,6 +32,10 @@ class LTConfig:
     Loss: `loss` "mse_smooth" (the paper's algebraic loss, `mse_smooth_threshold` mm^2) or "l1" (volumetric;
     plus `ce_weight` x the volumetric cross-entropy); `keypoint_2d_weight` x L1 (px) between the heatmaps'
     soft-argmax and ``joints_2d`` (0 in the paper, which starts from a pretrained 2D network).
+    Initialisation: `init_backbone_from` (the paper's volumetric recipe): a finished run's ``WORKDIR`` (its
+    ``model/`` inference checkpoint) or a ``model/`` folder itself whose backbone parameters and BatchNorm
+    statistics replace the fresh ones at step 0 (a resume keeps its checkpoint); the shapes must match
+    (same backbone hyper-parameters), the confidence head is copied only where both have one of one shape.
     Optimiser: Adam; `learning_rate` for the backbone, `head_learning_rate` for the volumetric 1x1 conv and
     V2V; both times ``lr_decay_rate ** (step / lr_decay_steps)``; optional `grad_clip_norm`.
     Run: `max_steps` (may grow between resumes), `eval_every`, `log_every`, `checkpoint_every` (steps),
@@ -68,6 +72,7 @@ class LTConfig:
     up_axis: int = 2
     rotate_cuboid: bool = True
     center_predictions: str | None = None
+    init_backbone_from: str | None = None
     loss: str | None = None
     mse_smooth_threshold: float = 400.0
     ce_weight: float = 0.01
@@ -99,6 +104,19 @@ class LTConfig:
         return dict(depth=self.depth, width=self.width, num_stages=self.num_stages,
                     deconv_channels=self.deconv_channels, num_deconv=self.num_deconv,
                     confidence_width=self.confidence_width, bn_momentum=self.bn_momentum)  # fmt: skip
+
+
+_RENDER_OPTIONS = ("root", "subjects", "frames_per_action", "trials", "seed")  # the synthetic set's, not the reader's
+
+
+def with_data_root(config: LTConfig, root: str) -> LTConfig:
+    """`config` reading learnable-triangulation's Human3.6M layout at `root` (dataset ``"h36m_lt"``).
+
+    The reader's options of the config (``image_size``, ``every_n_train``, ...) carry over; the synthetic
+    set's rendering options are dropped.
+    """
+    kept = tuple((k, v) for k, v in config.dataset_options if k not in _RENDER_OPTIONS)
+    return dataclasses.replace(config, dataset="h36m_lt", dataset_options=(("root", str(root)), *kept))
 
 
 def model_kwargs(config: LTConfig, num_joints: int) -> dict:

@@ -7,6 +7,12 @@ config fails and names the fields), ``WORKDIR/metrics.jsonl`` (``{"step", "epoch
 parallelism over all devices (`lift3d.train.sharding`: replicated state, batches split along their first
 axis). Training batches are read ahead in a thread (`lift3d.datasets.prefetch`, ``LTConfig.prefetch``).
 
+Datasets by name (`DATASETS`): ``"synthetic_multiview"`` (the synthetic set, rendered on first use) and
+``"h36m_lt"`` (learnable-triangulation's processed Human3.6M layout at ``dataset_options``' ``root``;
+`lift3d.datasets.multiview.open_lt_root`, ``lift3d train ... --data ROOT``). Before training, a volumetric
+config's cuboid is checked against the dataset's poses (`check_cuboid`); with ``init_backbone_from`` a fresh
+run starts its backbone from a trained model (`init_backbone`, the paper's volumetric recipe).
+
 Data: a dataset object (from `make_dataset(config)`, or passed in) with ``num_joints``, ``image_size``
 (H, W) and ``iterate(key, batch_size, *, train)`` yielding dicts of numpy arrays: ``images`` (b, v, H, W, 3)
 normalised, ``proj`` (b, v, 3, 4) into the images' pixels (mm world), ``view_mask`` (b, v), ``joints_3d``
@@ -35,6 +41,7 @@ import inspect
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -57,11 +64,13 @@ from lift3d.train.lt_eval import evaluate, load_centers, save_model
 
 __all__ = ["load_config", "make_dataset", "DATASETS", "make_model", "init_state", "make_optimizer"]
 __all__ += ["make_train_step", "compiled_train_step", "compute_loss", "train_and_evaluate", "INPUT_KEYS"]
+__all__ += ["init_backbone", "check_cuboid"]
 
 INPUT_KEYS = ("images", "proj", "view_mask", "joints_3d", "joints_valid", "joints_2d", "pelvis")
 """The batch arrays a training step takes."""
 # dataset name -> "module:function" taking the config and returning the dataset object
-DATASETS: dict[str, str] = {"synthetic_multiview": "lift3d.synthetic.multiview_dataset:synthetic_multiview_dataset"}
+DATASETS: dict[str, str] = {"synthetic_multiview": "lift3d.synthetic.multiview_dataset:synthetic_multiview_dataset",
+                            "h36m_lt": "lift3d.datasets.multiview:lt_layout_dataset"}  # fmt: skip
 
 
 def load_config(spec: str | os.PathLike) -> LTConfig:
@@ -112,7 +121,7 @@ def _static(config: LTConfig) -> LTConfig:
     """The config with the fields that do not change compiled programs normalised (cache keys)."""
     return dataclasses.replace(config, name="", progress=True, log_every=1, max_steps=0, eval_every=1,
                                checkpoint_every=1, keep_checkpoints=1, prefetch=0, eval_batch_size=1,
-                               center_predictions=None, num_devices=None)  # fmt: skip
+                               center_predictions=None, num_devices=None, init_backbone_from=None)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=8)
@@ -144,6 +153,103 @@ def init_state(config: LTConfig, num_joints: int) -> tuple[Any, dict]:
     state.update(step=jnp.asarray(0, jnp.int32), key=jax.random.key_data(k_train),
                  data_key=jax.random.key_data(jax.random.fold_in(k_data, config.data_seed)))  # fmt: skip
     return graphdef, state
+
+
+def _flat(tree: dict, prefix: tuple = ()) -> dict[tuple, Any]:
+    out = {}
+    for k, v in tree.items():
+        out.update(_flat(v, (*prefix, k)) if isinstance(v, dict) else {(*prefix, k): v})
+    return out
+
+
+def init_backbone(state: dict, source: str | os.PathLike) -> dict:
+    """`state` with its backbone's parameters and BatchNorm statistics taken from a trained model.
+
+    The paper's volumetric model starts from its algebraic model's trained backbone: the 3D head then
+    learns on features that already locate joints instead of on noise.
+
+    Args:
+        state: A training state (`init_state`) whose model has a ``backbone``.
+        source: A run's ``WORKDIR`` (uses ``WORKDIR/model``) or a `lift3d.train.lt_eval.save_model` folder.
+
+    Returns:
+        The state with ``params["backbone"]`` / ``batch_stats["backbone"]`` replaced (the confidence head only
+        where both models have one of the same shapes; otherwise the fresh one stays).
+
+    Raises:
+        CheckpointError: No model at `source`, or backbone arrays missing there or of other shapes (named).
+    """
+    from lift3d.errors import CheckpointError
+    from lift3d.train.lt_eval import load_model
+
+    path = Path(source)
+    folder = path / "model" if (path / "model" / "model.json").is_file() else path
+    if not (folder / "model.json").is_file():
+        raise CheckpointError(f"init_backbone_from={str(source)!r}: no trained model there (neither "
+                              f"{path / 'model' / 'model.json'} nor {path / 'model.json'}); finish that run "
+                              "first")  # fmt: skip
+    model, _ = load_model(folder)
+    _, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+    src = {"params": nnx.to_pure_dict(params), "batch_stats": nnx.to_pure_dict(stats)}
+    new = dict(state)
+    for group in ("params", "batch_stats"):
+        if "backbone" not in state[group]:
+            raise CheckpointError(f"init_backbone_from: the model being trained has no backbone {group}")
+        mine, theirs = _flat(state[group]["backbone"]), _flat(src[group].get("backbone", {}))
+        fits = {k: k in theirs and np.shape(theirs[k]) == np.shape(v) for k, v in mine.items()}
+        bad = [k for k, ok in fits.items() if not ok and k[0] != "confidence"]
+        if bad:
+            what = [f"backbone/{'/'.join(map(str, k))} {tuple(np.shape(mine[k]))} vs "
+                    f"{tuple(np.shape(theirs[k])) if k in theirs else 'missing'}" for k in bad[:5]]  # fmt: skip
+            raise CheckpointError(f"init_backbone_from={str(folder)!r}: {len(bad)} backbone {group} do not fit "
+                                  f"(this config vs the checkpoint): {'; '.join(what)}; use the same backbone "
+                                  "settings (depth, width, num_stages, deconv_channels, num_deconv)")  # fmt: skip
+        conf_ok = all(ok for k, ok in fits.items() if k[0] == "confidence")
+        take = {k: jnp.asarray(theirs[k], v.dtype) if (k[0] != "confidence" or conf_ok) else v for k, v in mine.items()}
+        tree = jax.tree_util.tree_map(lambda x: x, state[group]["backbone"])
+        for k, v in take.items():
+            node = tree
+            for part in k[:-1]:
+                node = node[part]
+            node[k[-1]] = v
+        new[group] = {**state[group], "backbone": tree}
+    return new
+
+
+def check_cuboid(config: LTConfig, dataset, root: int) -> None:
+    """Fail before training when a volumetric config's cuboid cannot hold the dataset's people.
+
+    A joint must lie within the outermost voxel centres (the 3D soft-argmax cannot reach further) of a cube
+    centred on the root joint; in training the cube turns about the vertical (`LTConfig.rotate_cuboid`), so
+    the horizontal distance counts there. Datasets without ``joints_3d(train=...)`` are not checked.
+
+    Raises:
+        ConfigError: Naming the sample, the joint's reach and the smallest `cuboid_side_mm` that holds it.
+    """
+    from lift3d.errors import ConfigError
+
+    if config.model != "volumetric" or not hasattr(dataset, "joints_3d"):
+        return
+    inner = 0.5 * config.cuboid_side_mm * (1.0 - 1.0 / config.volume_size)
+    for train in (True, False):
+        joints, valid = dataset.joints_3d(train=train)
+        if not len(joints):
+            continue
+        rel = joints - joints[:, root : root + 1]
+        flat = np.delete(rel, config.up_axis, -1)
+        turn = train and config.rotate_cuboid
+        reach = np.maximum(np.linalg.norm(flat, axis=-1) if turn else np.abs(flat).max(-1),
+                           np.abs(rel[..., config.up_axis]))  # fmt: skip
+        reach = np.where(valid & np.isfinite(reach), reach, 0.0)
+        if reach.max() > inner:
+            n = int(np.argmax(reach.max(-1)))
+            key = dataset.keys(train=train)[n] if hasattr(dataset, "keys") else n
+            need = 2.0 * reach.max() / (1.0 - 1.0 / config.volume_size)
+            raise ConfigError(f"cuboid_side_mm={config.cuboid_side_mm:g} cannot hold the person: a joint of "
+                              f"{'train' if train else 'test'} sample {key} lies {reach.max():.0f} mm from the "
+                              f"root joint, the {config.volume_size}^3 grid reaches {inner:.0f} mm"
+                              f"{' (turned about the vertical)' if turn else ''}; use cuboid_side_mm >= "
+                              f"{np.ceil(need / 100) * 100:.0f}")  # fmt: skip
 
 
 def compute_loss(config: LTConfig, pred: jax.Array, aux: dict, batch: dict) -> tuple[jax.Array, dict]:
@@ -278,10 +384,13 @@ def train_and_evaluate(config: LTConfig, workdir: str | os.PathLike, *, dataset=
 
     if config.model == "volumetric" and config.center_predictions:
         load_centers(config.center_predictions, root)  # a missing or malformed file fails now, not after training
+    check_cuboid(config, dataset, root)
     graphdef, state = init_state(config, num_joints)
     state = sharding.replicate(mesh, state)
     with run:
         state, meta = run.resume(state, mesh)
+        if meta is None and config.init_backbone_from:  # fresh run: the paper's warm start; a resume keeps its own
+            state = sharding.replicate(mesh, init_backbone(state, config.init_backbone_from))
         position = (0, 0) if meta is None else tuple(meta.get("data_position", (0, 0)))  # (epoch, batch) next
         start = int(state["step"])
         data_key = jax.random.wrap_key_data(np.asarray(state["data_key"]))

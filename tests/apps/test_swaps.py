@@ -10,7 +10,7 @@ from rigs import ring
 from lift3d.apps.triangulate import triangulate_arrays
 from lift3d.core.rig import Rig
 from lift3d.core.skeleton import COCO_17, get_skeleton
-from lift3d.geometry.association import add_mirrored_views
+from lift3d.geometry.association import add_mirrored_views, views_of_one_person
 from lift3d.geometry.camera import project_points
 
 
@@ -69,3 +69,22 @@ def test_skeleton_without_pairs_says_repair_is_off_once(mirrored_capture):
                              skeleton=lone, outliers=False)  # fmt: skip
     said = [n for n in res.notes if "swap repair off" in n]
     assert said == ["left/right swap repair off: skeleton 'mystery' has no left/right joint pairs"]
+
+
+def test_someone_else_in_one_view_is_left_out(mirrored_capture):
+    """One detection per view (no tuples to search: `views_of_one_person`): where camera 1 shows a bystander
+    1.5 m away instead of the subject, that view is left out whole, even its joints that fall near the subject's."""
+    the_rig, truth, uv, conf, mirrored, flip = mirrored_capture
+    t = len(truth)
+    other = np.asarray(project_points(the_rig.cameras, (truth + [1.5, 0.5, 0.0]).reshape(1, -1, 3)))
+    other = other.reshape(4, t, -1, 2).transpose(1, 0, 2, 3)
+    bystander = np.arange(t) % 4 == 1
+    wrong = uv.copy()
+    wrong[bystander, 1, 0] = other[bystander, 1]
+    views = views_of_one_person(the_rig.cameras, wrong[:, :, 0], conf[:, :, 0], truth, flip_perm=flip)
+    np.testing.assert_array_equal(views[:, 1], ~bystander)  # mirrored camera 2 stays the subject's
+    assert views[:, [0, 2, 3]].all()
+    res = triangulate_arrays(the_rig, wrong, conf, joint_names=COCO_17.joints, fps=30.0, filter="none",
+                             progress=False, skeleton=COCO_17)  # fmt: skip
+    assert (res.num_views[bystander, 0] <= 3).all() and (res.num_views[~bystander, 0] == 4).all()
+    assert np.nanmax(np.linalg.norm(res.points_3d[:, 0] - truth, axis=-1)) < 0.01

@@ -92,3 +92,42 @@ def test_forward_kinematics_chain_and_hold_last_valid():
     np.testing.assert_array_equal(
         hold_last_valid(values[::-1], np.isfinite(values[::-1, 0]), [7.0])[:, 0], [7, 3, 3, 1]
     )
+
+
+def test_quaternion_matrices_match_the_jax_version_and_axis_angle():
+    import jax
+
+    from lift3d.geometry.kinematics import axis_angle_matrices, quaternion_matrices
+    from lift3d.geometry.rotation import quaternion_to_matrix
+
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(50, 4))
+    with jax.enable_x64(True):
+        expected = np.asarray(quaternion_to_matrix(q))
+    got = quaternion_matrices(q)
+    np.testing.assert_allclose(got, expected, atol=1e-14)
+    _assert_rotations(got)
+    axis, angle = rng.normal(size=3), rng.uniform(-np.pi, np.pi, 50)
+    unit = axis / np.linalg.norm(axis)
+    quats = np.concatenate([np.cos(angle / 2)[:, None], np.sin(angle / 2)[:, None] * unit], axis=1)
+    np.testing.assert_allclose(axis_angle_matrices(axis, angle), quaternion_matrices(quats), atol=1e-14)
+    assert np.isnan(quaternion_matrices(np.zeros(4))).all()
+    with pytest.raises(ValueError, match="non-zero"):
+        axis_angle_matrices([0, 0, 0], 1.0)
+
+
+def test_look_at_matrices():
+    from lift3d.geometry.kinematics import look_at_matrices
+
+    rng = np.random.default_rng(4)
+    eye = rng.normal(size=(20, 3)) * 3
+    target = rng.normal(size=(20, 3))
+    R = look_at_matrices(eye, target)
+    _assert_rotations(R)
+    cam = np.einsum("nab,nb->na", R, target - eye)
+    np.testing.assert_allclose(cam[:, :2], 0, atol=1e-12)  # the target on the optical axis, in front
+    assert (cam[:, 2] > 0).all()
+    np.testing.assert_allclose(R[:, 0, 2], 0, atol=1e-12)  # image x horizontal: no roll
+    assert (R[:, 1, 2] <= 0).all()  # image y (down) has no upward component
+    with pytest.raises(ValueError, match="straight up or down"):
+        look_at_matrices([0, 0, 0], [0, 0, 1])

@@ -418,12 +418,37 @@ def test_sequence_driver_chunks_and_pads():
         X_i, _ = triangulate_dlt(cams, repaired[i])
         np.testing.assert_allclose(res.points_3d[i], np.asarray(X_i), atol=1e-6)
     assert np.isnan(res.points_3d[3, 5]).all() and res.num_views[3, 5] == 0
+    for method in ("dlt", "ransac"):  # the kernels' repair (each view against the robust pose) finds the same view
+        fast = triangulate_sequence(cams, uv, method=method, chunk_size=4, flip_perm=np.arange(64) ^ 1,
+                                    backend="fixed_rig", **({"threshold_px": 8.0} if method == "ransac" else {}))
+        np.testing.assert_array_equal(fast.swapped, res.swapped)
+        np.testing.assert_allclose(fast.points_3d, res.points_3d, atol=1e-4)
     robust = triangulate_sequence(cams, np.stack([bad] * 5), method="ransac", chunk_size=4, threshold_px=8.0,
                                   refine=True, refine_robust="huber")
     err = np.linalg.norm(robust.points_3d - X, axis=-1)
     assert np.max(err) < 0.01 and np.all(robust.mean_error_px < 8.0)
     with pytest.raises(ValueError, match="shape"):
         triangulate_sequence(cams, uv[0])
+
+
+def test_kernels_repair_mirrored_views_on_a_wide_rig():
+    """Beyond 5 views the kernels' swap repair tests each view against the robust pose (O(v), not the 93 sets
+    of up to 3 views `repair_left_right_swaps` would triangulate at 8 views): 1, 2 and 3 mirrored views are
+    found and the points equal the clean data's."""
+    rng = np.random.default_rng(11)
+    cams = make_rig(rng, 8)
+    flip = BODY_25B.flip_permutation()
+    pose = TARGET + rng.normal(0, 0.35, (40, 25, 3))
+    uv = project64(cams, pose.reshape(-1, 3)).reshape(8, 40, 25, 2) + rng.normal(0, 0.5, (8, 40, 25, 2))
+    uv = uv.transpose(1, 0, 2, 3).astype(np.float32)
+    expected = np.zeros((40, 8), bool)
+    expected[3, 1] = expected[7, [0, 5]] = expected[20, [2, 4, 6]] = True
+    bad = uv.copy()
+    bad[expected] = uv[expected][:, flip]
+    res = triangulate_sequence(cams, bad, method="ransac", flip_perm=flip, backend="fixed_rig")
+    np.testing.assert_array_equal(res.swapped.any(-1), expected)
+    clean = triangulate_sequence(cams, uv, method="ransac", backend="fixed_rig")
+    np.testing.assert_allclose(res.points_3d, clean.points_3d, atol=1e-5)
 
 
 def test_sequence_backends_agree_and_auto_picks_the_fixed_rig_kernels(monkeypatch):
@@ -433,8 +458,12 @@ def test_sequence_backends_agree_and_auto_picks_the_fixed_rig_kernels(monkeypatc
     uv = np.stack([bad, clean, bad])
     assert fixed_rig_applies(cams, "dlt") and fixed_rig_applies(cams, "ransac", threshold_px=8.0, refine_robust="huber")
     assert not fixed_rig_applies(cams, "pose2sim") and not fixed_rig_applies(cams, "dlt", solver="eigh")
-    assert not fixed_rig_applies(cams, "dlt", flip_perm=np.arange(64))
-    assert not fixed_rig_applies(cams, "ransac", max_exhaustive_views=3)
+    flip = np.arange(64) ^ 1
+    assert fixed_rig_applies(cams, "ransac", flip_perm=flip, swap_min_gain_px=2.0)  # swaps: `mirrored_views`
+    assert not fixed_rig_applies(cams, "dlt", flip_perm=flip, swap_granularity="pair")
+    assert not fixed_rig_applies(cams, "dlt", flip_perm=flip, undistort=False)
+    assert not fixed_rig_applies(cams, "dlt", swap_min_gain_px=2.0)  # a swap option without a permutation
+    assert fixed_rig_applies(cams, "ransac", max_exhaustive_views=3)  # pairs among the 3 most confident views
     for method, opts, data in (("dlt", {}, np.stack([clean] * 3)), ("ransac", {"threshold_px": 8.0}, uv)):
         fast = triangulate_sequence(cams, data, method=method, refine=True, chunk_size=2, backend="fixed_rig",
                                     **opts)

@@ -15,6 +15,7 @@ import pytest
 
 from lift3d.core.skeleton import BODY_25B
 from lift3d.geometry.triangulation import make_triangulator, repair_left_right_swaps, triangulate_sequence
+from lift3d.geometry.triangulation.mirrors import mirrored_views
 from lift3d.io.keypoints import read_keypoints
 from lift3d.io.rigs import load_rig
 
@@ -59,16 +60,27 @@ def test_robust_result_survives_left_right_swaps_in_one_view(trial):
         rep = repair_left_right_swaps(cams, u, c, flip)
         return ransac(np.asarray(rep.points_2d), np.asarray(rep.confidence))
 
-    clean = {"linear": linear(uv, conf), "ransac": ransac(uv, conf), "robust": robust(uv, conf)}
+    def kernels(u, c):  # the pipeline's path: each view tested against the robust pose, as is and mirrored
+        return triangulate_sequence(cams, u, c, method="ransac", threshold_px=20.0, flip_perm=flip,
+                                    backend="fixed_rig").points_3d
+
+    lateral = flip != np.arange(flip.size)
+
+    def mirror(u, c):  # the O(v) repair of wide rigs (`mirrored_views`), run here on 4 views
+        sw = mirrored_views(cams, u, c, np.asarray(ransac(u, c)), flip)[..., None] & lateral
+        return ransac(np.where(sw[..., None], u[..., flip, :], u), np.where(sw, c[..., flip], c))
+
+    chains = (("linear", linear), ("ransac", ransac), ("robust", robust), ("kernels", kernels), ("mirror", mirror))
+    clean = {name: fn(uv, conf) for name, fn in chains}
     assert np.isfinite(np.asarray(clean["robust"])).all(-1).mean() > 0.95
     for view in range(4):
         u, c, frames = swap_sides(uv, conf, view, 0.3, seed=view)
-        moved = {name: moved_mm(fn(u, c), clean[name]) for name, fn in
-                 (("linear", linear), ("ransac", ransac), ("robust", robust))}
+        moved = {name: moved_mm(fn(u, c), clean[name]) for name, fn in chains}
         print(f"cam0{view + 1}, sides swapped in {frames.sum()} of {len(frames)} frames: mean 3D change vs clean "
               f"data: linear {moved['linear']:.1f} mm, robust view selection alone {moved['ransac']:.1f} mm, "
-              f"swap repair + robust {moved['robust']:.1f} mm")
-        assert moved["robust"] < 15.0
+              f"swap repair + robust {moved['robust']:.1f} mm, the same on the kernels {moved['kernels']:.1f} mm, "
+              f"each view against the robust pose {moved['mirror']:.1f} mm")
+        assert moved["robust"] < 1.0 and moved["kernels"] < 1.0 and moved["mirror"] < 5.0
         assert moved["linear"] > 20.0 and moved["linear"] > 3 * moved["robust"]
 
 

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
 
-from lift3d.geometry.camera import Camera, project_points, world_to_camera
+from lift3d.geometry import distortion
+from lift3d.geometry.camera import Camera
 from lift3d.geometry.triangulation.linear import cramer3, observation_weights
 
 __all__ = ["Robust", "refine_points"]
@@ -39,11 +40,41 @@ def _rho(e2: Array, robust: Robust, scale: float) -> tuple[Array, Array]:
     raise ValueError(f"robust must be None, 'huber' or 'cauchy', got {robust!r}")
 
 
-def _solve3(H: Array, g: Array) -> Array:
-    """Solve 3x3 systems H x = g by Cramer's rule (`cramer3`), shapes (..., 3, 3), (..., 3)."""
-    num, det = cramer3([[H[..., i, j] for j in range(3)] for i in range(3)], [g[..., j] for j in range(3)])
+def _solve3(H: list, g: list) -> Array:
+    """Solve 3x3 systems H x = g given as components (`cramer3`): H[i][k], g[i] of shape (...); x (..., 3)."""
+    num, det = cramer3(H, g)
     det = jnp.where(jnp.abs(det) > 0, det, 1.0)
     return jnp.stack(num, -1) / det[..., None]
+
+
+def _projection(cam: Camera, X: Array, jacobian: bool):
+    """Pixels, depths and d pixel / d X of points X (..., j, 3) in cameras (..., v), written on components.
+
+    The chain d(u, v)/d(xd, yd) . d(xd, yd)/d(x, y) (`distort_xy`'s Jacobian) . d(x, y)/d x_cam . R, one
+    elementwise expression per entry (XLA fuses them; 3-5x faster than `jax.linearize` through
+    `project_points` with three tangents).
+
+    Returns:
+        (u, v, z, J): pixel coordinates and depths, each (..., v, j); J[r][k] = d(u, v)[r] / d X[k] (None
+        without `jacobian`).
+    """
+    R, t, K = cam.R[..., None, :, :], cam.t[..., None, :], cam.K[..., None, :, :]  # (..., v, 1, ...)
+    P = [X[..., None, :, k] for k in range(3)]  # (..., 1, j)
+    xc = [R[..., a, 0] * P[0] + R[..., a, 1] * P[1] + R[..., a, 2] * P[2] + t[..., a] for a in range(3)]
+    iz = 1.0 / xc[2]
+    x, y = xc[0] * iz, xc[1] * iz
+    xd, yd, Jd, _ = distortion.distort_xy(x, y, distortion.coefficients(cam.dist, 1), model=cam.model,
+                                          jacobian=jacobian, xp=jnp)  # fmt: skip
+    fx, skew, cx, fy, cy = K[..., 0, 0], K[..., 0, 1], K[..., 0, 2], K[..., 1, 1], K[..., 1, 2]
+    u, v = fx * xd + skew * yd + cx, fy * yd + cy
+    if not jacobian:
+        return u, v, xc[2], None
+    rows = []
+    for b0, b1 in ((fx * Jd[..., 0, 0] + skew * Jd[..., 1, 0], fx * Jd[..., 0, 1] + skew * Jd[..., 1, 1]),
+                   (fy * Jd[..., 1, 0], fy * Jd[..., 1, 1])):  # fmt: skip
+        d = (b0 * iz, b1 * iz, -(b0 * x + b1 * y) * iz)  # d(u or v) / d x_cam
+        rows.append([d[0] * R[..., 0, k] + d[1] * R[..., 1, k] + d[2] * R[..., 2, k] for k in range(3)])
+    return u, v, xc[2], rows
 
 
 @functools.partial(jax.jit, static_argnames=("num_iters", "robust"))
@@ -81,37 +112,38 @@ def refine_points(
     missing = ~jnp.all(jnp.isfinite(X0), -1)
     frozen = missing | (jnp.sum(w > 0, -2) < 2)  # under-determined: left as given
     X_in, X0 = X0, jnp.where(missing[..., None], 0.0, X0)
-    w2 = w**2
+    seen, w2 = w > 0, w**2
 
-    def residual(X):
-        return jnp.where((w > 0)[..., None], project_points(cam, X[..., None, :, :]) - uv, 0.0)
+    def project(X, jacobian=False):  # masked residuals, depths, masked Jacobian rows
+        u, v, z, J = _projection(cam, X, jacobian)
+        ru, rv = jnp.where(seen, u - uv[..., 0], 0.0), jnp.where(seen, v - uv[..., 1], 0.0)
+        if J is not None:
+            J = [[jnp.where(seen, d, 0.0) for d in row] for row in J]
+        return ru, rv, z, J
 
-    def min_depth(X):
-        z = world_to_camera(cam, X[..., None, :, :])[..., 2]  # (..., v, j)
-        return jnp.min(jnp.where(w > 0, z, jnp.inf), -2)
+    def min_depth(z):
+        return jnp.min(jnp.where(seen, z, jnp.inf), -2)
 
-    def cost(r):
-        return jnp.sum(w2 * _rho(jnp.sum(r * r, -1), robust, scale_px)[0], -2)
+    def cost(ru, rv):
+        return jnp.sum(w2 * _rho(ru * ru + rv * rv, robust, scale_px)[0], -2)
 
-    def normal_system(X):
-        r, lin = jax.linearize(residual, X)
-        J = jnp.stack([lin(jnp.broadcast_to(e, X.shape)) for e in jnp.eye(3, dtype=X.dtype)], -1)
-        omega = w2 * _rho(jnp.sum(r * r, -1), robust, scale_px)[1]
-        wJ = omega[..., None, None] * J  # (..., v, j, 2, 3)
-        H = jnp.sum(wJ[..., :, None] * J[..., None, :], (-5, -3))
-        return r, H, jnp.sum(wJ * r[..., None], (-4, -2))
+    def normal_system(ru, rv, J):  # H = sum_v omega J^T J, g = sum_v omega J^T r, on components
+        omega = w2 * _rho(ru * ru + rv * rv, robust, scale_px)[1]
+        H = [[jnp.sum(omega * (J[0][a] * J[0][b] + J[1][a] * J[1][b]), -2) for b in range(3)] for a in range(3)]
+        return H, [jnp.sum(omega * (J[0][a] * ru + J[1][a] * rv), -2) for a in range(3)]
 
     def step(_, state):
         X, lam = state
-        r, H, g = normal_system(X)
-        diag = jnp.diagonal(H, axis1=-2, axis2=-1)
-        damping = lam[..., None] * diag + 1e-12 * jnp.max(diag, -1, keepdims=True)
-        damped = H + damping[..., None] * jnp.eye(3, dtype=X.dtype)
+        ru, rv, z, J = project(X, True)
+        H, g = normal_system(ru, rv, J)
+        top = jnp.maximum(jnp.maximum(H[0][0], H[1][1]), H[2][2])
+        damped = [[H[a][b] + (lam * H[a][a] + 1e-12 * top if a == b else 0.0) for b in range(3)] for a in range(3)]
         step = _solve3(damped, g)
-        depth = min_depth(X)  # trust region: move at most a quarter of the distance to the nearest camera
+        depth = min_depth(z)  # trust region: move at most a quarter of the distance to the nearest camera
         limit = 0.25 * jnp.abs(depth) / jnp.maximum(jnp.linalg.norm(step, axis=-1), 1e-30)
         X_new = X - step * jnp.minimum(limit, 1.0)[..., None]
-        better = (cost(residual(X_new)) < cost(r)) & (min_depth(X_new) > 0)
+        ru_new, rv_new, z_new, _ = project(X_new)
+        better = (cost(ru_new, rv_new) < cost(ru, rv)) & (min_depth(z_new) > 0)
         X = jnp.where(better[..., None], X_new, X)
         lam = jnp.where(better, jnp.maximum(lam * 0.3, 1e-9), jnp.minimum(lam * 10.0, 1e9))
         return X, lam
@@ -121,13 +153,14 @@ def refine_points(
         # rounding, times ~10 px residuals), so LM stalls up to ~0.05 mm short, at a point that depends on
         # where it started. Undamped Gauss-Newton steps need no cost test: they stop where the gradient is
         # zero (to ~1e-6 mm), the same point from any nearby start. Only small steps are taken.
-        _, H, g = normal_system(X)
-        step = _solve3(H, g)
-        small = jnp.linalg.norm(step, axis=-1) <= _POLISH_MAX_STEP * jnp.abs(min_depth(X))
+        ru, rv, z, J = project(X, True)
+        step = _solve3(*normal_system(ru, rv, J))
+        small = jnp.linalg.norm(step, axis=-1) <= _POLISH_MAX_STEP * jnp.abs(min_depth(z))
         X_new = X - step
-        return jnp.where((small & jnp.all(jnp.isfinite(X_new), -1) & (min_depth(X_new) > 0))[..., None], X_new, X)
+        ok = small & jnp.all(jnp.isfinite(X_new), -1) & (min_depth(project(X_new)[2]) > 0)
+        return jnp.where(ok[..., None], X_new, X)
 
-    frozen = frozen | (min_depth(X0) <= 0)  # behind a camera that saw it: degenerate, left as given
+    frozen = frozen | (min_depth(project(X0)[2]) <= 0)  # behind a camera that saw it: degenerate, left as given
     X, _ = jax.lax.fori_loop(0, num_iters, step, (X0, jnp.full(X0.shape[:-1], 1e-3, X0.dtype)))
     X = jax.lax.fori_loop(0, _POLISH_STEPS, polish, X)
     return jnp.where(frozen[..., None], X_in, X)

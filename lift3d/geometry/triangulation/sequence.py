@@ -3,16 +3,19 @@
 Method "pose2sim" runs `pose2sim.triangulate_pose2sim_exact` (float64 numpy, Pose2Sim's own estimator, to
 rounding); refinement, if asked, runs jitted after it. Backends: "jax", the jitted methods of `linear` / `robust`
 (every method and option), and "fixed_rig", the kernels of `fixed_rig.make_triangulator` (the rig compiled into
-structure-of-arrays programs, 10-20x faster on CPU), used for the plain DLT and the all-pairs RANSAC of pinhole
-rigs without left/right repair; refinement and the reprojection errors run jitted after either. `backend="auto"`
-takes "fixed_rig" where it applies (`fixed_rig_applies`); the default is "jax": measured on a real capture, the
-kernels answer differently where views disagree, and where refinement makes the answers one, refinement is the cost
-(`triangulate_sequence`).
+structure-of-arrays programs, 10-40x faster on CPU), used for the plain DLT and the RANSAC of pinhole rigs of
+up to 16 views; left/right swap repair there is `repair_left_right_swaps` up to 5 views and, beyond, each view
+tested against the robust pose (`mirrors.mirrored_views`, O(v) instead of sum_k C(v, k) sets of views);
+refinement and the reprojection errors run jitted after either. `backend="auto"` takes "fixed_rig" where it
+applies (`fixed_rig_applies`), and is what `lift3d triangulate` runs. The library default stays "jax" (every
+option, traceable): the kernels' inhomogeneous DLT is another estimator where views disagree (see
+`triangulate_sequence`).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections import OrderedDict
 from typing import Literal, NamedTuple
 
@@ -25,6 +28,7 @@ from jax.typing import ArrayLike
 from lift3d.geometry.camera import Camera
 from lift3d.geometry.triangulation.fixed_rig import make_triangulator
 from lift3d.geometry.triangulation.linear import mean_over_views, reprojection_error, triangulate_dlt
+from lift3d.geometry.triangulation.mirrors import mirrored_views
 from lift3d.geometry.triangulation.pose2sim import triangulate_pose2sim_exact
 from lift3d.geometry.triangulation.refine import refine_points
 from lift3d.geometry.triangulation.robust import repair_left_right_swaps, triangulate_ransac
@@ -35,6 +39,9 @@ Backend = Literal["auto", "jax", "fixed_rig"]
 
 _FIXED_RIG_OPTIONS = {"dlt": {"undistort", "solver"}, "ransac": {"threshold_px", "max_exhaustive_views", "undistort",
                                                                  "num_hypotheses", "solver"}}
+_FIXED_RIG_SWAP_OPTIONS = {"swap_min_gain_px", "swap_min_relative_gain"}
+_MAX_ROBUST_VIEWS = 16  # the robust kernel's limit (`fixed_rig`)
+_MAX_SWAP_HYPOTHESES = 16  # up to 5 views the kernels' swap repair tries every set of views, beyond that O(v)
 _POSE2SIM_OPTIONS = {"likelihood_threshold", "reprojection_threshold_px", "min_cameras", "metres_per_unit"}
 _TRIANGULATORS: OrderedDict = OrderedDict()  # a few compiled rigs, most recent last
 _MAX_TRIANGULATORS = 8
@@ -83,8 +90,11 @@ def _triangulate_chunk(key, cameras, points_2d, confidence, method, refine, flip
 def fixed_rig_applies(cameras: Camera, method: str, flip_perm: ArrayLike | None = None, **options) -> bool:
     """Whether `triangulate_sequence(..., backend="auto")` runs on the fixed-rig kernels.
 
-    They apply to "dlt" and "ransac" (all view pairs: at most `max_exhaustive_views` views, default 8) on
-    concrete pinhole cameras of batch shape (v,), without left/right repair and with the adjugate solver.
+    They apply to "dlt" and "ransac" (up to 16 views; beyond `max_exhaustive_views` the pairs among each
+    point's most confident views, see `make_triangulator`) on concrete pinhole cameras of batch shape (v,), with
+    the adjugate solver. Left/right repair there is `repair_left_right_swaps` up to 5 views (at most 16 sets
+    of swapped views), beyond that `mirrors.mirrored_views` (each view tested against the robust 3D pose, O(v)
+    instead of sum_k C(v, k) sets: 93 at 8 views); options `swap_min_gain_px`, `swap_min_relative_gain`.
 
     Args:
         cameras: Cameras, batch shape (v,).
@@ -96,14 +106,49 @@ def fixed_rig_applies(cameras: Camera, method: str, flip_perm: ArrayLike | None 
         True if the kernels compute this call.
     """
     opts = {k: v for k, v in options.items() if not k.startswith("refine_")}
-    if method not in _FIXED_RIG_OPTIONS or flip_perm is not None or cameras.model != "pinhole":
+    swap_opts = {k for k in opts if k.startswith("swap_")}
+    if method not in _FIXED_RIG_OPTIONS or cameras.model != "pinhole":
         return False
-    if not set(opts) <= _FIXED_RIG_OPTIONS[method] or opts.get("solver", "adjugate") != "adjugate":
+    if not swap_opts <= _FIXED_RIG_SWAP_OPTIONS or (swap_opts and flip_perm is None):
+        return False
+    if flip_perm is not None and not opts.get("undistort", True):  # the mirror test projects with distortion
+        return False
+    if not set(opts) - swap_opts <= _FIXED_RIG_OPTIONS[method] or opts.get("solver", "adjugate") != "adjugate":
         return False
     if any(isinstance(a, jax.core.Tracer) for a in jax.tree_util.tree_leaves(cameras)):
         return False
     shape = np.shape(cameras.K)
-    return len(shape) == 3 and (method == "dlt" or shape[0] <= opts.get("max_exhaustive_views", 8))
+    return len(shape) == 3 and (method == "dlt" or shape[0] <= _MAX_ROBUST_VIEWS)
+
+
+def _swap_hypotheses(v: int) -> int:
+    """How many sets of swapped views `repair_left_right_swaps` tries on v views (its default limit)."""
+    return sum(math.comb(v, k) for k in range((v - 1) // 2 + 1))
+
+
+def _swap_options(opts: tuple) -> tuple:
+    return tuple((k[5:], value) for k, value in opts if k.startswith("swap_"))
+
+
+@functools.partial(jax.jit, static_argnames=("flip_perm", "options"))
+def _repair_swaps_jit(cameras, points_2d, confidence, flip_perm, options):
+    return tuple(repair_left_right_swaps(cameras, points_2d, confidence, flip_perm, **dict(options)))
+
+
+def _repair_views(cameras: Camera, uv: np.ndarray, conf: np.ndarray, X: np.ndarray, flip: tuple[int, ...],
+                  options: dict):
+    """Swap repair on many views: views mirrored against the pose X get their lateral joints exchanged."""
+    perm = np.asarray(flip)
+    lateral = perm != np.arange(perm.size)
+    kwargs = {k[5:]: options[k] for k in _FIXED_RIG_SWAP_OPTIONS if k in options}
+    views = mirrored_views(cameras, uv, conf, X, perm, **kwargs)
+    swapped = views[..., None] & lateral  # (t, v, j)
+    uv = np.where(swapped[..., None], uv[..., perm, :], uv)
+    return uv, np.where(swapped, conf[..., perm], conf), swapped
+
+
+def _no_swap(opts: tuple) -> tuple:
+    return tuple(item for item in opts if not item[0].startswith("swap_"))
 
 
 def _triangulator(cameras: Camera, method: str, options: dict):
@@ -160,11 +205,11 @@ def triangulate_sequence(
             The kernels solve the DLT rows in inhomogeneous form, another estimator where the views disagree:
             on synthetic 1 px data the points agree with "jax" to float32 rounding, but on the Pose2Sim
             balancing trial the unrefined DLT differs by up to 153 mm and RANSAC keeps other views on 9 of
-            2,500 joints (67 mm). Refined, the DLT agrees to 0.0007 mm, but refinement then dominates the
-            time and the kernels' extra programs make it slower (0.9 s vs 1.6 s warm for 75k points;
-            `benchmarks/triangulation_backends.py`), hence "jax" is the default.
+            2,500 joints (67 mm). Refined, the DLT agrees to 0.0007 mm (`tests/geometry/test_triangulate_real.py`).
+            `lift3d triangulate` runs "auto" (`benchmarks/long_capture.py`).
         **options: Keyword options of the method, e.g. `threshold_px=20` for "ransac"; options prefixed
-            `refine_` go to `refine_points` (`refine_robust="huber"`), `swap_` to `repair_left_right_swaps`.
+            `refine_` go to `refine_points` (`refine_robust="huber"`), `swap_` to `repair_left_right_swaps`
+            (on the kernels, only `swap_min_gain_px` and `swap_min_relative_gain`).
 
     Returns:
         `SequenceResult` of numpy arrays over the t frames.
@@ -200,9 +245,17 @@ def triangulate_sequence(
         uv_c = np.concatenate([uv[start:stop], np.full((pad, v, j, 2), np.nan, uv.dtype)])
         conf_c = np.concatenate([conf[start:stop], np.zeros((pad, v, j), conf.dtype)])
         if fast is not None:
+            swapped = np.zeros((chunk, v, j), bool)
+            if flip is not None and _swap_hypotheses(v) <= _MAX_SWAP_HYPOTHESES:  # every set of views tried
+                rep = _repair_swaps_jit(cameras, uv_c, conf_c, flip, _swap_options(opts))
+                uv_c, conf_c, swapped = (np.asarray(a) for a in rep)
             X, info = fast(uv_c, conf_c, return_info=True)
-            X, err = _finish_chunk(cameras, uv_c, conf_c, X, info.views_used, refine, opts)
-            res = (X, err, info.num_views, info.views_used, np.zeros((chunk, v, j), bool))
+            if flip is not None and _swap_hypotheses(v) > _MAX_SWAP_HYPOTHESES:  # each view against the pose
+                uv_c, conf_c, swapped = _repair_views(cameras, uv_c, conf_c, np.asarray(X), flip, options)
+                if swapped.any():
+                    X, info = fast(uv_c, conf_c, return_info=True)
+            X, err = _finish_chunk(cameras, uv_c, conf_c, X, info.views_used, refine, _no_swap(opts))
+            res = (X, err, info.num_views, info.views_used, swapped)
         else:
             res = _triangulate_chunk(jax.random.fold_in(key, n), cameras, uv_c, conf_c, method, refine, flip,
                                      opts)
