@@ -26,7 +26,7 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from lift3d.geometry.camera import Camera
-from lift3d.geometry.triangulation.fixed_rig import make_triangulator
+from lift3d.geometry.triangulation.fixed_rig import _MAX_ROBUST_VIEWS, make_triangulator
 from lift3d.geometry.triangulation.linear import mean_over_views, reprojection_error, triangulate_dlt
 from lift3d.geometry.triangulation.mirrors import mirrored_views
 from lift3d.geometry.triangulation.pose2sim import triangulate_pose2sim_exact
@@ -40,7 +40,6 @@ Backend = Literal["auto", "jax", "fixed_rig"]
 _FIXED_RIG_OPTIONS = {"dlt": {"undistort", "solver"}, "ransac": {"threshold_px", "max_exhaustive_views", "undistort",
                                                                  "num_hypotheses", "solver"}}
 _FIXED_RIG_SWAP_OPTIONS = {"swap_min_gain_px", "swap_min_relative_gain"}
-_MAX_ROBUST_VIEWS = 16  # the robust kernel's limit (`fixed_rig`)
 _MAX_SWAP_HYPOTHESES = 16  # up to 5 views the kernels' swap repair tries every set of views, beyond that O(v)
 _POSE2SIM_OPTIONS = {"likelihood_threshold", "reprojection_threshold_px", "min_cameras", "metres_per_unit"}
 _TRIANGULATORS: OrderedDict = OrderedDict()  # a few compiled rigs, most recent last
@@ -238,6 +237,7 @@ def triangulate_sequence(
         return _pose2sim_sequence(cameras, uv, conf, refine, flip, options, int(chunk_size))
     fast = _triangulator(cameras, method, options) if backend != "jax" and applies else None
     chunk = min(int(chunk_size), 1 << max(t - 1, 0).bit_length())  # short inputs: a power of two, few shapes
+    every_set = _swap_hypotheses(v) <= _MAX_SWAP_HYPOTHESES
     out = None
     for n, start in enumerate(range(0, t, chunk)):
         stop = min(start + chunk, t)
@@ -246,11 +246,11 @@ def triangulate_sequence(
         conf_c = np.concatenate([conf[start:stop], np.zeros((pad, v, j), conf.dtype)])
         if fast is not None:
             swapped = np.zeros((chunk, v, j), bool)
-            if flip is not None and _swap_hypotheses(v) <= _MAX_SWAP_HYPOTHESES:  # every set of views tried
+            if flip is not None and every_set:  # every set of swapped views tried
                 rep = _repair_swaps_jit(cameras, uv_c, conf_c, flip, _swap_options(opts))
                 uv_c, conf_c, swapped = (np.asarray(a) for a in rep)
             X, info = fast(uv_c, conf_c, return_info=True)
-            if flip is not None and _swap_hypotheses(v) > _MAX_SWAP_HYPOTHESES:  # each view against the pose
+            if flip is not None and not every_set:  # each view against the robust pose
                 uv_c, conf_c, swapped = _repair_views(cameras, uv_c, conf_c, np.asarray(X), flip, options)
                 if swapped.any():
                     X, info = fast(uv_c, conf_c, return_info=True)
