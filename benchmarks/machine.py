@@ -3,6 +3,7 @@
 import datetime
 import os
 import platform
+import time
 
 
 def cpu_name() -> str:
@@ -22,3 +23,13 @@ def machine_info(**versions: str) -> str:
         f"{os.cpu_count()} logical cores; load average {os.getloadavg()[0]:.1f}; "
         f"python {platform.python_version()}" + (f"; {libs}" if libs else "")
     )
+
+
+def best_time(fn, repeat: int) -> float:
+    """Best wall time of `repeat` calls (after the caller's first call)."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)

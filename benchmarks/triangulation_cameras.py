@@ -31,20 +31,10 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from machine import machine_info  # sibling module: benchmarks/ is on sys.path when run as a script
+from machine import best_time, machine_info  # sibling module: benchmarks/ is on sys.path when run as a script
 from triangulation import make_data, make_rig
 
 from lift3d.geometry.triangulation import make_triangulator, triangulate_dlt, triangulate_ransac
-
-
-def best_time(fn, repeat: int) -> float:
-    """Best wall time of `repeat` calls (after the caller's first call)."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def copy_bandwidth(nbytes: int = 64 << 20) -> tuple[float, float]:

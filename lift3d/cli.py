@@ -261,12 +261,14 @@ def _enable_compilation_cache() -> None:
 
     if os.environ.get("LIFT3D_JAX_CACHE", "1").strip() in ("0", "") or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return
-    import jax
-
     from lift3d.datasets.samples import default_cache_dir
+    from lift3d.geometry.lazy_jax import after_import
 
-    jax.config.update("jax_compilation_cache_dir", str(default_cache_dir() / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    def configure(jax) -> None:
+        jax.config.update("jax_compilation_cache_dir", str(default_cache_dir() / "jax"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+    after_import("jax", configure)  # when a command first needs JAX: short numpy-only runs never import it
 
 
 @contextlib.contextmanager

@@ -47,7 +47,7 @@ from lift3d.geometry.association import (
     views_of_one_person,
 )
 from lift3d.geometry.temporal import MAX_GAP_FRAMES, butterworth, fill_gaps, filter_trajectories, parse_filter_spec
-from lift3d.geometry.triangulation import triangulate_sequence
+from lift3d.geometry.triangulation import choose_backend, triangulate_sequence
 from lift3d.geometry.triangulation.pose2sim import associate_pose2sim
 from lift3d.geometry.triangulation.pose2sim import rig_metres_per_unit as _metres
 from lift3d.geometry.triangulation.robust import INLIER_THRESHOLD_PX
@@ -283,17 +283,19 @@ def triangulate_arrays(
     names = tuple(joint_names)
     skeleton = skeleton or next((s for s in SKELETONS.values() if s.joints == names), None)
     flip, swap_note = _flip(skeleton, swaps and method != "pose2sim")
+    opts = {"threshold_px": threshold_px} if method == "ransac" else {}  # decided once, on the whole capture
+    backend = choose_backend(rig.cameras, method, int(np.prod(points_2d.shape[:4])), flip, **opts)
     if method == "pose2sim" and people == 1:  # Pose2Sim's own single-person association (on the neck)
         opts = {"metres_per_unit": _metres(rig), "likelihood_threshold": min_confidence}
         assignment = np.concatenate([associate_pose2sim(rig.cameras, *blocks(s), tuple(joint_names), **opts)[:, None]
                                      for s in blocks.starts])
     else:
         assignment = _people(rig, blocks, min_confidence=min_confidence, max_gap=max_gap, people=people,
-                             progress=progress, flip=flip)  # fmt: skip
+                             progress=progress, flip=flip, backend=backend)  # fmt: skip
     usage = CameraUsage(rig.names)
     raw, err, nv = _triangulate_people(rig, blocks, assignment, method=method, refine=refine,
                                        threshold_px=threshold_px, min_confidence=min_confidence,
-                                       progress=progress, usage=usage, flip=flip)  # fmt: skip
+                                       progress=progress, usage=usage, flip=flip, backend=backend)  # fmt: skip
     if not np.isfinite(raw).any():  # nothing to write: an empty file must not look like a result
         raise CaptureInputError(nothing_found_message(confidence, min_confidence, people))
     notes = (*notes, *swap_note, *usage.notes(threshold_px), *_missing_people(raw, people))
@@ -411,7 +413,7 @@ class _Blocks:
 
 
 def _people(rig: Rig, blocks: _Blocks, *, min_confidence: float, max_gap: int, people: int, progress: bool,
-            flip: tuple[int, ...] | None = None):  # fmt: skip
+            flip: tuple[int, ...] | None = None, backend: str = "auto"):  # fmt: skip
     """Pass 1: associate per block keeping only per-slot results, then link identities over the capture; with
     `flip`, views where the detector mirrored a person are given back to that person (`add_mirrored_views`).
 
@@ -419,14 +421,16 @@ def _people(rig: Rig, blocks: _Blocks, *, min_confidence: float, max_gap: int, p
         (t, P, v) detection slot of each kept person in each view, -1 where none.
     """
     if blocks.points_2d.shape[2] == 1 and people == 1:  # one detection per view: no tuples to search
-        return _one_person(rig, blocks, min_confidence=min_confidence, flip=flip, progress=progress)
+        return _one_person(rig, blocks, min_confidence=min_confidence, flip=flip, progress=progress,
+                           backend=backend)  # fmt: skip
     t = blocks.points_2d.shape[0]
     scale = 1.0 if rig.units == "m" else 1000.0
     names = ("assignment", "points_3d", "error_px", "num_views")
     fill = {"assignment": -1, "points_3d": np.nan, "error_px": np.nan, "num_views": 0}
     parts = []
     for s in tqdm(blocks.starts, desc="associating", unit="block", disable=not progress):
-        part = associate(rig.cameras, *blocks(s), min_confidence=min_confidence)
+        part = associate(rig.cameras, *blocks(s), min_confidence=min_confidence,
+                         backend="numpy" if backend == "numpy" else "auto")  # fmt: skip
         used = np.flatnonzero((part.num_views > 0).any(0))
         keep = int(used[-1]) + 1 if used.size else 0  # slots never filled in the block are not kept
         parts.append({name: getattr(part, name)[:, :keep] for name in names})
@@ -455,7 +459,8 @@ def _people(rig: Rig, blocks: _Blocks, *, min_confidence: float, max_gap: int, p
     return chosen
 
 
-def _one_person(rig: Rig, blocks: _Blocks, *, min_confidence: float, flip, progress: bool) -> np.ndarray:
+def _one_person(rig: Rig, blocks: _Blocks, *, min_confidence: float, flip, progress: bool,
+                backend: str = "auto") -> np.ndarray:  # fmt: skip
     """Pass 1 for one detection per view: the views whose detection fits the robust pose (`views_of_one_person`).
 
     Returns:
@@ -464,7 +469,7 @@ def _one_person(rig: Rig, blocks: _Blocks, *, min_confidence: float, flip, progr
     parts = []
     for s in tqdm(blocks.starts, desc="associating", unit="block", disable=not progress):
         uv, conf = (a[:, :, 0] for a in blocks(s))
-        pose = triangulate_sequence(rig.cameras, uv, conf, method="ransac", flip_perm=flip, backend="auto")
+        pose = triangulate_sequence(rig.cameras, uv, conf, method="ransac", flip_perm=flip, backend=backend)
         views = views_of_one_person(rig.cameras, uv, conf, pose.points_3d, flip_perm=flip,
                                     min_confidence=min_confidence)  # fmt: skip
         parts.append(np.where(views, 0, -1).astype(np.int32)[:, None])
@@ -484,7 +489,8 @@ def _flip(skeleton: Skeleton | None, swaps: bool) -> tuple[tuple[int, ...] | Non
 
 def _triangulate_people(rig: Rig, blocks: _Blocks, assignment: np.ndarray, *, method: str, refine: bool,
                         threshold_px: float, min_confidence: float, progress: bool,
-                        usage: CameraUsage | None = None, flip: tuple[int, ...] | None = None):  # fmt: skip
+                        usage: CameraUsage | None = None, flip: tuple[int, ...] | None = None,
+                        backend: str = "auto"):  # fmt: skip
     """Pass 2: triangulate each kept person, block by block, into arrays of the output's size.
 
     Returns:
@@ -506,7 +512,7 @@ def _triangulate_people(rig: Rig, blocks: _Blocks, assignment: np.ndarray, *, me
         conf_p = np.where(has[..., None], conf[rows, views, pick], 0.0)
         n = len(slot) * P
         res = triangulate_sequence(rig.cameras, uv_p.reshape(n, v, j, 2), conf_p.reshape(n, v, j), method=method,
-                                   refine=refine, flip_perm=flip, backend="auto", **opts)  # fmt: skip
+                                   refine=refine, flip_perm=flip, backend=backend, **opts)  # fmt: skip
         if raw is None:
             raw = np.full((t, P, j, 3), np.nan, res.points_3d.dtype)
             err = np.full((t, P, j), np.nan, res.mean_error_px.dtype)

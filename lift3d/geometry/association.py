@@ -41,12 +41,9 @@ hold the two to the same groups and points.
 from __future__ import annotations
 
 import functools
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.typing import ArrayLike
 
 from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import Camera
@@ -58,9 +55,13 @@ from lift3d.geometry.candidates import (
     product_table,
     score_candidates,
 )
+from lift3d.geometry.lazy_jax import jit, jnp
 from lift3d.geometry.temporal import MAX_GAP_FRAMES
 from lift3d.geometry.triangulation.linear import reprojection_error
 from lift3d.geometry.triangulation.mirrors import mirror_errors
+
+if TYPE_CHECKING:
+    from jax.typing import ArrayLike
 
 __all__ = [
     "Association",
@@ -126,7 +127,7 @@ def _associate_chunk(xp, cameras, points_2d, confidence, joint_mask, table, meth
     if xp is np:
         err = numpy_camera.reprojection_errors(cameras, X, gather_slots(xp, uv, chosen)).astype(X.dtype)
     else:
-        cam = jax.tree_util.tree_map(lambda a: xp.asarray(a, X.dtype), cameras)
+        cam = cameras.map(lambda a: xp.asarray(a, X.dtype))
         err = reprojection_error(cam, X, gather_slots(xp, uv, chosen))  # (t, P, v, j)
     used = (gather_slots(xp, prep.w, chosen) > 0) & (chosen >= 0)[..., None] & xp.isfinite(X[..., None, :, 0])
     n = xp.sum(used, (-1, -2))
@@ -134,7 +135,7 @@ def _associate_chunk(xp, cameras, points_2d, confidence, joint_mask, table, meth
     return chosen, X, error_px, xp.sum(chosen >= 0, -1).astype(xp.int32)
 
 
-_associate_chunk_jit = jax.jit(functools.partial(_associate_chunk, jnp),
+_associate_chunk_jit = jit(functools.partial(_associate_chunk, jnp),
                                static_argnames=("method", "max_people", "min_joints"))
 
 
@@ -422,8 +423,6 @@ def track(points_3d: ArrayLike, *, max_distance: float = 0.5, max_gap: int = MAX
     Returns:
         (t, P) int32 track ids, numbered 0, 1, ... in order of appearance; -1 for empty slots.
     """
-    from scipy.optimize import linear_sum_assignment
-
     X = np.asarray(points_3d, np.float64)
     if X.ndim != 4 or X.shape[-1] != 3:
         raise ValueError(f"points_3d must have shape (t, P, j, 3), got {X.shape}")
@@ -461,6 +460,8 @@ def track(points_3d: ArrayLike, *, max_distance: float = 0.5, max_gap: int = MAX
             if D.shape == (1, 1):
                 rows, cols = np.zeros(1, int), np.zeros(1, int)
             else:
+                from scipy.optimize import linear_sum_assignment  # on use: 0.4 s, not for one person
+
                 rows, cols = linear_sum_assignment(np.where(D <= max_distance, D, 1e6 + D.clip(max=1e6)))
             for r, c in zip(rows, cols, strict=True):
                 if D[r, c] <= max_distance:

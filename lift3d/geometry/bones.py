@@ -10,15 +10,16 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import Array
-from jax.typing import ArrayLike
 
+from lift3d.geometry.lazy_jax import is_jax_array, jnp
 from lift3d.geometry.temporal import _as_trajectories
+
+if TYPE_CHECKING:
+    from jax import Array
+    from jax.typing import ArrayLike
 
 __all__ = ["Skeleton", "tree_edges", "bone_pairs", "bone_lengths", "enforce_bone_lengths"]
 
@@ -110,7 +111,7 @@ def bone_lengths(points: ArrayLike, edges: Skeleton | Sequence[tuple[int, int]])
         Shape (..., e), in the units of `points`; NaN where either end is missing. A jax Array for jax input,
         numpy otherwise.
     """
-    xp = jnp if isinstance(points, jax.Array) else np
+    xp = jnp if is_jax_array(points) else np
     pts = xp.asarray(points)
     pairs = bone_pairs(edges)
     if pts.ndim < 2 or (pairs.size and ((pairs < 0) | (pairs >= pts.shape[-2])).any()):

@@ -11,15 +11,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import Array
-from jax.typing import ArrayLike
 
 from lift3d.geometry import distortion
+from lift3d.geometry.lazy_jax import after_import, jit, jnp
+
+if TYPE_CHECKING:
+    from jax import Array
+    from jax.typing import ArrayLike
 
 __all__ = [
     "Camera",
@@ -113,7 +114,12 @@ class Camera:
 
     def __getitem__(self, index) -> Camera:
         """Index the leading axes, e.g. `rig_cameras[2]` or `cameras[:, 0]`."""
-        return jax.tree_util.tree_map(lambda a: a[index], self)
+        return self.map(lambda a: a[index])
+
+    def map(self, fn) -> Camera:
+        """A camera whose arrays are `fn(array)` (`jax.tree_util.tree_map` without needing JAX), e.g.
+        `cameras.map(lambda a: xp.asarray(a, dtype))`."""
+        return dataclasses.replace(self, **{name: fn(getattr(self, name)) for name in _DATA_FIELDS})
 
     def replace(self, **changes) -> Camera:
         """A copy with some fields replaced (`dataclasses.replace`)."""
@@ -125,9 +131,10 @@ class Camera:
         return camera_center(self)
 
 
-jax.tree_util.register_dataclass(
-    Camera, data_fields=["K", "dist", "R", "t", "image_size"], meta_fields=["model"]
-)
+_DATA_FIELDS = ("K", "dist", "R", "t", "image_size")
+# a pytree once JAX is imported (by anyone): numpy-only work never imports it
+after_import("jax", lambda jax: jax.tree_util.register_dataclass(Camera, data_fields=list(_DATA_FIELDS),
+                                                                 meta_fields=["model"]))
 
 
 def stack_cameras(cameras: Sequence[Camera], axis: int = 0) -> Camera:
@@ -143,9 +150,10 @@ def stack_cameras(cameras: Sequence[Camera], axis: int = 0) -> Camera:
     models = {c.model for c in cameras}
     if len(models) != 1:
         raise ValueError(f"cannot stack cameras of different models: {sorted(models)}")
-    is_np = all(isinstance(leaf, np.ndarray) for c in cameras for leaf in jax.tree_util.tree_leaves(c))
+    fields = {name: [getattr(c, name) for c in cameras] for name in _DATA_FIELDS}
+    is_np = all(isinstance(a, np.ndarray) for arrays in fields.values() for a in arrays)
     stack = np.stack if is_np else jnp.stack
-    return jax.tree_util.tree_map(lambda *a: stack(a, axis=axis), *cameras)
+    return dataclasses.replace(cameras[0], **{name: stack(arrays, axis=axis) for name, arrays in fields.items()})
 
 
 def world_to_camera(camera: Camera, points: ArrayLike) -> Array:
@@ -262,7 +270,7 @@ def pixel_to_normalized(camera: Camera, uv: ArrayLike) -> Array:
     return jnp.stack([x, y], -1)
 
 
-@functools.partial(jax.jit, static_argnames=("apply_distortion",))
+@functools.partial(jit, static_argnames=("apply_distortion",))
 def project_points(camera: Camera, points: ArrayLike, *, apply_distortion: bool = True) -> Array:
     """Project world points to pixels, with the camera's lens distortion (equals `cv2.projectPoints`).
 
@@ -289,7 +297,7 @@ def project_points(camera: Camera, points: ArrayLike, *, apply_distortion: bool 
     return normalized_to_pixel(camera, xy)
 
 
-@functools.partial(jax.jit, static_argnames=("normalized", "num_iters"))
+@functools.partial(jit, static_argnames=("normalized", "num_iters"))
 def undistort_points(
     camera: Camera, uv: ArrayLike, *, normalized: bool = False, num_iters: int = 12
 ) -> Array:

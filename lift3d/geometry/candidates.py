@@ -11,15 +11,16 @@ first ((2, ...), (3, ...), (10, ...)).
 from __future__ import annotations
 
 import itertools
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import jax
 import numpy as np
-from jax import Array
 
 from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import undistort_points
 from lift3d.geometry.triangulation.linear import cramer3, dlt_rows
+
+if TYPE_CHECKING:
+    from jax import Array
 
 __all__ = ["prepare_detections", "gather_slots", "product_table", "pair_candidates", "score_candidates",
            "greedy_people"]
@@ -61,7 +62,7 @@ def prepare_detections(xp, cameras, points_2d, confidence, joint_mask, min_confi
     uv = xp.asarray(points_2d)
     uv = uv.astype(xp.result_type(uv.dtype, xp.float32))
     conf = xp.asarray(confidence, uv.dtype)
-    cam = jax.tree_util.tree_map(lambda a: xp.asarray(a, uv.dtype), cameras)
+    cam = cameras.map(lambda a: xp.asarray(a, uv.dtype))
     finite = xp.all(xp.isfinite(uv), -1)
     w = xp.where(finite & (conf > 0) & (conf >= min_confidence), conf, 0.0)
     t, v, p, j = w.shape

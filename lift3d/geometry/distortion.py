@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import Array
-from jax.typing import ArrayLike
+
+from lift3d.geometry.lazy_jax import jax, jit, jnp
+
+if TYPE_CHECKING:
+    from jax import Array
+    from jax.typing import ArrayLike
 
 __all__ = [
     "coefficients",
@@ -217,7 +219,7 @@ def distort(xy: ArrayLike, dist: ArrayLike) -> Array:
     return _stacked(distort_xy, xy, dist)
 
 
-@functools.partial(jax.jit, static_argnames=("num_iters",))
+@functools.partial(jit, static_argnames=("num_iters",))
 def undistort(xy_distorted: ArrayLike, dist: ArrayLike, *, num_iters: int = 12) -> Array:
     """Invert `distort` with Newton's method started at the distorted point (`undistort_xy`).
 
@@ -245,7 +247,7 @@ def distort_fisheye(xy: ArrayLike, dist: ArrayLike) -> Array:
     return _stacked(distort_xy, xy, dist, model="fisheye")
 
 
-@functools.partial(jax.jit, static_argnames=("num_iters",))
+@functools.partial(jit, static_argnames=("num_iters",))
 def undistort_fisheye(xy_distorted: ArrayLike, dist: ArrayLike, *, num_iters: int = 12) -> Array:
     """Invert `distort_fisheye`: solve theta from theta_d by Newton's method.
 

@@ -20,7 +20,6 @@ fy, cx, cy (px) and 5 distortion coefficients (OpenCV pinhole k1, k2, p1, p2, k3
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from lift3d.geometry.camera import Camera
 from lift3d.geometry.distortion import coefficients, distort_xy, undistort_xy
@@ -73,9 +72,20 @@ def camera_centres(cameras: Camera) -> np.ndarray:
 
 
 def rotvec_to_matrix(w: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) of rotation vectors (..., 3) (radians)."""
+    """Rotation matrices (..., 3, 3) of rotation vectors (..., 3) (radians; Rodrigues' formula in float64, the
+    convention of `cv2.Rodrigues` and `scipy.spatial.transform.Rotation.from_rotvec`, whose import costs a short
+    command 0.3-0.5 s; series terms near 0)."""
     w = np.asarray(w, np.float64)
-    return Rotation.from_rotvec(w.reshape(-1, 3)).as_matrix().reshape(*w.shape[:-1], 3, 3)
+    theta2 = np.sum(w * w, -1)[..., None, None]
+    theta = np.sqrt(theta2)
+    small = theta2 < 1e-8
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(small, 1 - theta2 / 6, np.sin(theta) / theta)
+        b = np.where(small, 0.5 - theta2 / 24, (1 - np.cos(theta)) / theta2)
+    zero = np.zeros(w.shape[:-1])
+    K = np.stack([np.stack([zero, -w[..., 2], w[..., 1]], -1), np.stack([w[..., 2], zero, -w[..., 0]], -1),
+                  np.stack([-w[..., 1], w[..., 0], zero], -1)], -2)  # fmt: skip
+    return np.eye(3) + a * K + b * (K @ K)
 
 
 def _model(fisheye: bool) -> str:

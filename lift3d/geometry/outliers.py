@@ -34,15 +34,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import Array
-from jax.typing import ArrayLike
 
 from lift3d.geometry.bones import Skeleton, bone_pairs
+from lift3d.geometry.lazy_jax import is_jax_array, jnp
+
+if TYPE_CHECKING:
+    from jax import Array
+    from jax.typing import ArrayLike
 
 __all__ = [
     "BONE_TOLERANCE",
@@ -156,7 +157,7 @@ class BoneFit(NamedTuple):
 
 
 def _xp(*arrays):
-    return jnp if any(isinstance(a, jax.Array) for a in arrays) else np
+    return jnp if any(is_jax_array(a) for a in arrays) else np
 
 
 def _float_points(points: ArrayLike):

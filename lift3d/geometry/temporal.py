@@ -23,18 +23,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import Array
-from jax.typing import ArrayLike
+
+from lift3d.geometry.lazy_jax import jax, jit, jnp
+
+if TYPE_CHECKING:
+    from jax import Array
+    from jax.typing import ArrayLike
 
 __all__ = [
     "fill_gaps",
     "butterworth",
     "butterworth_padlen",
+    "butter_lowpass_sos",
+    "sosfiltfilt",
     "OneEuroState",
     "one_euro_init",
     "one_euro_update",
@@ -174,9 +178,87 @@ def _butter_sos(fps: float, cutoff_hz: float, order: int) -> np.ndarray:
             f"butterworth: order is the order of the forward-backward filter (as in Pose2Sim) and must be an "
             f"even integer >= 2, got {order!r}"
         )
-    from scipy import signal  # imported on use: 1-2 s, which every command importing this module would pay
+    return butter_lowpass_sos(order // 2, cutoff_hz, fps)
 
-    return signal.butter(order // 2, cutoff_hz, btype="low", output="sos", fs=fps)
+
+def butter_lowpass_sos(order: int, cutoff_hz: float, fps: float) -> np.ndarray:
+    """Second-order sections of a digital Butterworth low-pass: `scipy.signal.butter(order, cutoff_hz,
+    output="sos", fs=fps)` (the same filter to rounding; for odd orders its sections are arranged differently)
+    without importing `scipy.signal` (1-1.5 s, more than a whole short capture).
+
+    The analog prototype's poles, pre-warped to the cutoff, mapped by the bilinear transform; conjugate poles
+    paired into sections with zeros at -1, a real pole (odd order) in a first-order section; the gain in the
+    first section (`tests/geometry/test_temporal.py` holds it to scipy).
+
+    Args:
+        order: Filter order (per pass), >= 1.
+        cutoff_hz: Cutoff frequency (-3 dB), Hz, below fps / 2.
+        fps: Sampling rate, Hz.
+
+    Returns:
+        (ceil(order / 2), 6) sections [b0, b1, b2, 1, a1, a2].
+    """
+    warped = 4.0 * np.tan(np.pi * cutoff_hz / fps)  # scipy's normalised frequency: fs = 2
+    analog = warped * -np.exp(1j * np.pi * np.arange(-order + 1, order, 2) / (2 * order))
+    poles = (4.0 + analog) / (4.0 - analog)
+    gain = np.real(warped**order / np.prod(4.0 - analog))
+    sections = []
+    for pole in sorted(poles[poles.imag >= 0], key=lambda z: abs(z)):  # each conjugate pair once
+        if abs(pole.imag) > 1e-12:
+            sections.append([1.0, 2.0, 1.0, 1.0, -2 * pole.real, abs(pole) ** 2])
+        else:
+            sections.append([1.0, 1.0, 0.0, 1.0, -pole.real, 0.0])
+    sos = np.array(sections)
+    sos[0, :3] *= gain
+    return sos
+
+
+def _sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> np.ndarray:
+    """`scipy.signal.sosfilt(sos, x, zi=zi)` along the last axis (direct form II transposed); zi (s, ..., 2).
+
+    A loop over frames in numpy for short signals; long ones (where scipy's import is small beside the work)
+    go to scipy's compiled loop.
+    """
+    if x.shape[-1] * len(sos) > 20_000:
+        from scipy import signal
+
+        return signal.sosfilt(sos, x, axis=-1, zi=zi)[0]
+    y = np.empty_like(x)
+    for s, (b0, b1, b2, _, a1, a2) in enumerate(sos):
+        z0, z1 = zi[s, ..., 0].copy(), zi[s, ..., 1].copy()
+        for n in range(x.shape[-1]):
+            xn = x[..., n]
+            yn = b0 * xn + z0
+            z0 = b1 * xn - a1 * yn + z1
+            z1 = b2 * xn - a2 * yn
+            y[..., n] = yn
+        x = y.copy() if s + 1 < len(sos) else y
+    return y
+
+
+def sosfiltfilt(sos: np.ndarray, x: np.ndarray, padlen: int) -> np.ndarray:
+    """Zero-phase filtering along the last axis (`scipy.signal.sosfiltfilt(sos, x, padlen=padlen)`: odd
+    extension, steady-state initial conditions, forward then backward).
+
+    Args:
+        sos: (s, 6) second-order sections (`butter_lowpass_sos`).
+        x: Signals, shape (..., n), n > padlen.
+        padlen: Frames of odd extension at each end.
+
+    Returns:
+        Filtered signals, shape (..., n).
+    """
+    zi = np.empty((len(sos), 2))
+    scale = 1.0
+    for s, (b0, b1, b2, _, a1, a2) in enumerate(sos):  # `scipy.signal.sosfilt_zi`: steady state per section
+        zi[s] = scale * np.linalg.solve([[1 + a1, -1.0], [a2, 1.0]], [b1 - a1 * b0, b2 - a2 * b0])
+        scale *= (b0 + b1 + b2) / (1 + a1 + a2)
+    ext = np.concatenate([2 * x[..., :1] - x[..., padlen:0:-1], x,
+                          2 * x[..., -1:] - x[..., -2 : -padlen - 2 : -1]], -1)  # fmt: skip
+    zi = zi.reshape(len(sos), *(1,) * (x.ndim - 1), 2)
+    y = _sosfilt(sos, ext, zi * ext[None, ..., 0, None])
+    y = _sosfilt(sos, y[..., ::-1], zi * y[None, ..., -1, None])[..., ::-1]
+    return y[..., padlen:-padlen] if padlen else y
 
 
 def butterworth_padlen(order: int = 4) -> int:
@@ -195,9 +277,9 @@ def butterworth_padlen(order: int = 4) -> int:
 def butterworth(points: ArrayLike, *, fps: float, cutoff_hz: float = 6.0, order: int = 4) -> np.ndarray:
     """Zero-phase low-pass Butterworth filter, NaN-aware, as Pose2Sim applies it.
 
-    A Butterworth low-pass of order ``order // 2`` (scipy `butter`, second-order sections) is run forward
-    and backward (`scipy.signal.sosfiltfilt`, odd extension at the ends): no phase lag, magnitude response
-    squared. `order` is the order of that whole forward-backward filter, Pose2Sim's convention
+    A Butterworth low-pass of order ``order // 2`` (`butter_lowpass_sos`: scipy's `butter`, second-order
+    sections) is run forward and backward (`sosfiltfilt`: scipy's, odd extension at the ends): no phase lag,
+    magnitude response squared. `order` is the order of that whole forward-backward filter, Pose2Sim's convention
     (``signal.butter(order/2, ...)`` then `filtfilt`), so ``order=4, cutoff_hz=6`` here is Pose2Sim's
     default "Butterworth order 4, 6 Hz". Like Pose2Sim the cutoff is not corrected for the double pass: the
     response is -6 dB (x0.5), not -3 dB, at `cutoff_hz`.
@@ -205,7 +287,7 @@ def butterworth(points: ArrayLike, *, fps: float, cutoff_hz: float = 6.0, order:
     Missing data: each track (one joint of one person) is cut into its contiguous runs of valid frames, each
     filtered on its own, so NaN never spreads and no value crosses a gap. Runs not longer than
     `butterworth_padlen(order)` frames (9 for order 4) are left unfiltered, as Pose2Sim leaves them. Runs
-    of equal length are filtered together in one scipy call (all tracks at once when nothing is missing); the
+    of equal length are filtered together in one call (all tracks at once when nothing is missing); the
     loop is over distinct run lengths only. Fill short gaps first (`fill_gaps`) to keep runs long.
 
     Args:
@@ -222,8 +304,6 @@ def butterworth(points: ArrayLike, *, fps: float, cutoff_hz: float = 6.0, order:
     """
     x, out_dtype = _as_trajectories(points)
     sos = _butter_sos(fps, cutoff_hz, order)
-    from scipy import signal
-
     padlen = butterworth_padlen(order)
     t, d = x.shape[0], x.shape[-1]
     xt = np.ascontiguousarray(np.moveaxis(x.reshape(t, -1, d), 0, -1))  # (m, d, t): time contiguous
@@ -243,10 +323,10 @@ def butterworth(points: ArrayLike, *, fps: float, cutoff_hz: float = 6.0, order:
     for tr, st, ln in groups if track.size else ():
         if (st == st[0]).all():  # runs aligned in time (e.g. nothing missing): slice, no gather
             cols = slice(int(st[0]), int(st[0] + ln[0]))
-            out[tr, :, cols] = signal.sosfiltfilt(sos, xt[tr, :, cols], axis=-1, padlen=padlen)
+            out[tr, :, cols] = sosfiltfilt(sos, xt[tr, :, cols], padlen)
         else:
             idx = tr[:, None, None], np.arange(d)[:, None], (st[:, None] + np.arange(ln[0]))[:, None, :]
-            out[idx] = signal.sosfiltfilt(sos, xt[idx], axis=-1, padlen=padlen)  # (k, d, L) runs
+            out[idx] = sosfiltfilt(sos, xt[idx], padlen)  # (k, d, L) runs
     out = np.moveaxis(out, -1, 0).reshape(x.shape)
     return out.astype(out_dtype, copy=False)
 
@@ -271,7 +351,7 @@ class OneEuroState(NamedTuple):
     seen: Array
 
 
-def one_euro_init(shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> OneEuroState:
+def one_euro_init(shape: Sequence[int], dtype: jnp.dtype = np.float32) -> OneEuroState:
     """Empty One-Euro state: nothing seen yet.
 
     Args:
@@ -312,7 +392,7 @@ def _one_euro_step(state: OneEuroState, sample, dt, min_cutoff, beta, d_cutoff, 
     return new, xp.where(valid, new.value, xp.nan)
 
 
-@jax.jit
+@jit
 def one_euro_update(
     state: OneEuroState,
     sample: ArrayLike,
@@ -344,7 +424,7 @@ def one_euro_update(
     return _one_euro_step(state, sample, jnp.asarray(dt, state.age.dtype), min_cutoff, beta, d_cutoff)
 
 
-@jax.jit
+@jit
 def _one_euro_scan(points: Array, dt: Array, min_cutoff: Array, beta: Array, d_cutoff: Array) -> Array:
     flat = points.reshape(points.shape[0], -1)
     state = one_euro_init(flat.shape[1:], flat.dtype)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax.numpy as jnp
 import numpy as np
 
 from lift3d.geometry.camera import Camera
+from lift3d.geometry.lazy_jax import jnp
 
 __all__ = ["Similarity", "align_similarity", "apply_similarity", "transform_cameras"]
 

@@ -13,10 +13,13 @@ one camera folder at a time, built in a hidden temporary folder and renamed into
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
+import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -114,55 +117,103 @@ def read_openpose(
     dirs = _openpose_folders(folders)
     names = view_names(dirs, views, lambda d: d.name.removesuffix("_json"))
     skel = None if skeleton is None else get_skeleton(skeleton)
-    notes: list[str] = []
-    parsed: list[View | tuple] = []  # a camera parsed before the skeleton is known waits as a tuple
-    n_files = 0
-    for d, name in zip(dirs, names, strict=True):
-        with os.scandir(d) as entries:  # names sorted as strings: the order of their paths, 5x faster
-            files = [d / n for n in sorted(e.name for e in entries if e.name.endswith(".json") and e.is_file())]
-        if not files:
-            raise KeypointFileError(f"{d}: no OpenPose .json files")
-        frames: dict[int, Path] = {}
-        for f in files:
-            frame = last_int(f.name[: -len(".json")])
-            if frame is None:
-                raise KeypointFileError(f"{f}: no frame number in the file name")
-            if frame in frames:
-                raise KeypointFileError(f"{f}: frame {frame} already read from {frames[frame].name}")
-            frames[frame] = f
-        people = {}
-        for frame, f in frames.items():
-            try:
-                people[frame] = _openpose_file(f, skel)
-            except KeypointFileError as e:
-                if on_error == "raise":
-                    raise
-                warn(notes, f"skipped (camera {name!r}, frame {frame}): {e}")
-                people[frame] = []
-                continue
-            if skel is None and any(p is not None for p in people[frame]):
-                skel = get_skeleton(SKELETON_BY_JOINT_COUNT[next(p for p in people[frame] if p is not None).shape[0]])
-        parsed.append((name, d, frames, people))
-        if skel is not None:  # the camera's arrays now, its per-file lists freed (one camera's lists at a time)
-            parsed = [_view(*camera, skel) if isinstance(camera, tuple) else camera for camera in parsed]
-        n_files += len(frames)
-    if notes and len(notes) == n_files:
-        raise KeypointFileError(f"every file failed; the first: {notes[0]}")
+    cameras = [(name, d, _frame_files(d)) for d, name in zip(dirs, names, strict=True)]
+    all_files = [f for _, _, frames in cameras for f in frames.values()]
+    skel = skel or _first_skeleton(all_files, on_error)
     if skel is None:
         raise KeypointFileError(f"{dirs[0]}: no detections to infer the skeleton from; pass skeleton= (--skeleton)")
-    return assemble(parsed, skel, fps=fps, dtype=dtype, notes=notes)
+    chunks = [(i, files[k : k + _CHUNK]) for i, (_, _, frames) in enumerate(cameras)
+              for files in [list(frames.values())] for k in range(0, len(files), _CHUNK)]  # fmt: skip
+    parsed = _parse_all([c for _, c in chunks], skel.name, np.dtype(dtype).str,
+                        parallel=len(all_files) >= _PARALLEL_MIN_FILES)
+    notes: list[str] = []
+    failed, views_out = 0, []
+    for i, (name, d, frames) in enumerate(cameras):
+        parts = [result for (cam, _), result in zip(chunks, parsed, strict=True) if cam == i]
+        for k, (frame, _) in enumerate(frames.items()):  # errors in file order, as a sequential read meets them
+            offset = k // _CHUNK
+            message = parts[offset][1].get(k % _CHUNK)
+            if message is None:
+                continue
+            if on_error == "raise":
+                raise KeypointFileError(message)
+            warn(notes, f"skipped (camera {name!r}, frame {frame}): {message}")
+            failed += 1
+        p = max([xyc.shape[1] for xyc, _ in parts] + [0])
+        xyc = np.concatenate([np.pad(a, ((0, 0), (0, p - a.shape[1]), (0, 0), (0, 0)), constant_values=np.nan)
+                              for a, _ in parts])  # fmt: skip
+        order = np.argsort(list(frames))  # the files were listed by name: frames may need sorting
+        views_out.append(View(name, str(d), np.asarray(list(frames))[order], xyc[order]))
+    if notes and failed == len(all_files):
+        raise KeypointFileError(f"every file failed; the first: {notes[0]}")
+    return assemble(views_out, skel, fps=fps, dtype=dtype, notes=notes)
 
 
-def _view(name: str, folder: Path, frames: dict[int, Path], people: dict[int, list], skel: Skeleton) -> View:
-    """One camera's parsed files as a `View`: its frames sorted, people padded with NaN."""
-    order = sorted(frames)
-    p = max([len(people[k]) for k in order] + [0])
-    xyc = np.full((len(order), p, skel.num_joints, 3), np.nan)
-    for row, k in enumerate(order):
-        for i, person in enumerate(people[k]):
-            if person is not None:
-                xyc[row, i] = person
-    return View(name, str(folder), np.asarray(order), xyc)
+_CHUNK = 2048  # files per task of the reading pool
+_PARALLEL_MIN_FILES = 8192  # fewer files are read in this process: a pool's start would cost more than it saves
+
+
+def _frame_files(d: Path) -> dict[int, Path]:
+    """A camera folder's JSON files by frame number, in name order."""
+    with os.scandir(d) as entries:  # names sorted as strings: the order of their paths, 5x faster
+        files = [d / n for n in sorted(e.name for e in entries if e.name.endswith(".json") and e.is_file())]
+    if not files:
+        raise KeypointFileError(f"{d}: no OpenPose .json files")
+    frames: dict[int, Path] = {}
+    for f in files:
+        frame = last_int(f.name[: -len(".json")])
+        if frame is None:
+            raise KeypointFileError(f"{f}: no frame number in the file name")
+        if frame in frames:
+            raise KeypointFileError(f"{f}: frame {frame} already read from {frames[frame].name}")
+        frames[frame] = f
+    return frames
+
+
+def _first_skeleton(files: list[Path], on_error: str) -> Skeleton | None:
+    """The skeleton given by the joint count of the first file with a person (files read in order)."""
+    for f in files:
+        try:
+            people = _openpose_file(f, None)
+        except KeypointFileError:
+            if on_error == "raise":
+                raise
+            continue
+        first = next((p for p in people if p is not None), None)
+        if first is not None:
+            return get_skeleton(SKELETON_BY_JOINT_COUNT[first.shape[0]])
+    return None
+
+
+def _parse_all(chunks: list[list[Path]], skeleton: str, dtype: str, *, parallel: bool) -> list[tuple[np.ndarray, dict]]:
+    """`_parse_chunk` of every chunk: in this process, or (many files, several cores) in a process pool."""
+    workers = min(len(chunks), os.cpu_count() or 1, 8)
+    if not parallel or workers < 2:
+        return [_parse_chunk(c, skeleton, dtype) for c in chunks]
+    # fork is cheapest, unless JAX (threads) is loaded: then fresh interpreters, which import no JAX to read
+    context = multiprocessing.get_context("forkserver" if "jax" in sys.modules else "fork")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(_parse_chunk, chunks, [skeleton] * len(chunks), [dtype] * len(chunks)))
+
+
+def _parse_chunk(files: list[Path], skeleton: str, dtype: str) -> tuple[np.ndarray, dict[int, str]]:
+    """Files of one camera as (n, p, j, 3) `dtype` (x px, y px, confidence; NaN = no person in that slot) and
+    the error message of each file that failed, by position (its row stays NaN)."""
+    skel = get_skeleton(skeleton)
+    people, errors = [], {}
+    for k, f in enumerate(files):
+        try:
+            people.append(_openpose_file(f, skel))
+        except KeypointFileError as e:
+            errors[k] = str(e)
+            people.append([])
+    xyc = np.full((len(files), max([len(p) for p in people] + [0]), skel.num_joints, 3), np.nan, dtype)
+    with np.errstate(over="ignore"):  # beyond `dtype`'s range: inf, missing as NaN is (`assemble`)
+        for k, persons in enumerate(people):
+            for i, person in enumerate(persons):
+                if person is not None:
+                    xyc[k, i] = person
+    return xyc, errors
 
 
 _EMPTY_PARTS = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d", "pose_keypoints_3d",

@@ -1,6 +1,7 @@
 """Nothing is ever lost: the outputs of a command are checked before the work, written as one set (all or
 none), never replace a file that was not named, survive a failed rerun, and Ctrl-C touches none of them."""
 
+import dataclasses
 import errno
 import gc
 import json
@@ -23,6 +24,8 @@ from lift3d.cli import main
 from lift3d.errors import CalibrationError, OutputError
 from lift3d.io import atomic, interrupts
 from lift3d.io.atomic import OutputSet, write_json
+from lift3d.io.keypoints import read_keypoints
+from lift3d.io.keypoints_npz import write_keypoints_npz
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
@@ -255,7 +258,11 @@ def wait_until_main_runs(proc: subprocess.Popen, limit: float = 10.0) -> None:
 def test_ctrl_c_stops_triangulate_and_touches_no_output(tmp_path, delay):
     trc = tmp_path / "trial.trc"
     trc.write_bytes(b"an earlier result\n")
-    argv = ["triangulate", "--rig", str(RIG), "--keypoints", *map(str, CAMS), "--skeleton", "body_25b", "--fps", "60",
+    kp = read_keypoints(list(CAMS), skeleton="body_25b")  # 12 times over: beyond the numpy path, it compiles
+    long = dataclasses.replace(kp, points=np.concatenate([kp.points] * 12), frame_ids=np.arange(12 * len(kp.frame_ids)),
+                               confidence=np.concatenate([kp.confidence] * 12), person_score=None)  # fmt: skip
+    keypoints = write_keypoints_npz(tmp_path / "long" / "keypoints.npz", long)
+    argv = ["triangulate", "--rig", str(RIG), "--keypoints", str(keypoints), "--format", "npz", "--fps", "60",
             "-o", str(trc), "-o", str(tmp_path / "trial.csv")]  # fmt: skip
     env = {**os.environ, "LIFT3D_JAX_CACHE": "0"}  # compiling: the command is still busy after 2 s
     start = time.monotonic()
@@ -275,7 +282,7 @@ def test_ctrl_c_stops_triangulate_and_touches_no_output(tmp_path, delay):
     assert time.monotonic() - sent < interrupts.GRACE_S + 3.0  # stops at once (at worst, the watchdog's deadline)
     lines = [line for line in err.splitlines() if line.strip() and "block/s" not in line and "%|" not in line]
     assert lines == ["lift3d triangulate: interrupted"], err
-    assert trc.read_bytes() == b"an earlier result\n" and files(tmp_path) == ["trial.trc"]
+    assert trc.read_bytes() == b"an earlier result\n" and files(tmp_path) == ["long/keypoints.npz", "trial.trc"]
 
 
 def test_ctrl_c_swallowed_by_the_command_still_stops_it_and_writes_nothing(tmp_path):

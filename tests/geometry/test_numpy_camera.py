@@ -40,3 +40,15 @@ def test_numpy_triangulation_matches_the_jax_functions(model):
     np.testing.assert_array_equal(used, np.asarray(info.views_used))
     np.testing.assert_allclose(X_in, np.asarray(X_ran), atol=1e-7)
     assert not used[:10, 2].any() and used[10:20, 2].all() and np.abs(X_in - X)[:20].max() < 0.01
+
+
+def test_rotvec_to_matrix_equals_scipy_near_zero_and_pi():
+    """Rodrigues' formula in numpy (no scipy.spatial import for short commands) against scipy's rotations."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(3)
+    for angle in (0.0, 1e-9, 1e-5, 1e-3, 0.5, 2.0, np.pi - 1e-6):
+        axis = rng.normal(size=(20, 3))
+        w = axis / np.linalg.norm(axis, axis=1, keepdims=True) * angle
+        np.testing.assert_allclose(numpy_camera.rotvec_to_matrix(w), Rotation.from_rotvec(w).as_matrix(), atol=1e-15)
+    assert numpy_camera.rotvec_to_matrix(np.zeros((2, 4, 3))).shape == (2, 4, 3, 3)

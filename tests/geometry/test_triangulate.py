@@ -431,29 +431,52 @@ def test_sequence_driver_chunks_and_pads():
         triangulate_sequence(cams, uv[0])
 
 
+def mirrored_scene(seed: int, v: int, t: int, mirrored: dict):
+    """A rig of v cameras, t frames of a BODY_25B body (0.5 px noise) and the same detections with the views
+    `mirrored[frame]` left/right mirrored: cams, flip, clean uv, mirrored uv, (t, v) expected swaps."""
+    rng = np.random.default_rng(seed)
+    cams = make_rig(rng, v)
+    flip = BODY_25B.flip_permutation()
+    pose = TARGET + rng.normal(0, 0.35, (t, 25, 3))
+    uv = project64(cams, pose.reshape(-1, 3)).reshape(v, t, 25, 2) + rng.normal(0, 0.5, (v, t, 25, 2))
+    uv = uv.transpose(1, 0, 2, 3).astype(np.float32)
+    expected = np.zeros((t, v), bool)
+    for frame, views in mirrored.items():
+        expected[frame, views] = True
+    bad = uv.copy()
+    bad[expected] = uv[expected][:, flip]
+    return cams, flip, uv, bad, expected
+
+
 def test_kernels_repair_mirrored_views_on_a_wide_rig():
     """Beyond 5 views the kernels' swap repair tests each view against the robust pose (O(v), not the 93 sets
     of up to 3 views `repair_left_right_swaps` would triangulate at 8 views): 1, 2 and 3 mirrored views are
-    found and the points equal the clean data's."""
-    rng = np.random.default_rng(11)
-    cams = make_rig(rng, 8)
-    flip = BODY_25B.flip_permutation()
-    pose = TARGET + rng.normal(0, 0.35, (40, 25, 3))
-    uv = project64(cams, pose.reshape(-1, 3)).reshape(8, 40, 25, 2) + rng.normal(0, 0.5, (8, 40, 25, 2))
-    uv = uv.transpose(1, 0, 2, 3).astype(np.float32)
-    expected = np.zeros((40, 8), bool)
-    expected[3, 1] = expected[7, [0, 5]] = expected[20, [2, 4, 6]] = True
-    bad = uv.copy()
-    bad[expected] = uv[expected][:, flip]
+    found and the points equal the clean data's; the numpy backend finds the same."""
+    cams, flip, uv, bad, expected = mirrored_scene(11, 8, 40, {3: [1], 7: [0, 5], 20: [2, 4, 6]})
     res = triangulate_sequence(cams, bad, method="ransac", flip_perm=flip, backend="fixed_rig")
     np.testing.assert_array_equal(res.swapped.any(-1), expected)
     clean = triangulate_sequence(cams, uv, method="ransac", backend="fixed_rig")
     np.testing.assert_allclose(res.points_3d, clean.points_3d, atol=1e-5)
+    plain = triangulate_sequence(cams, bad, method="ransac", flip_perm=flip, backend="numpy")
+    np.testing.assert_array_equal(plain.swapped, res.swapped)
+    np.testing.assert_allclose(plain.points_3d, clean.points_3d, atol=1e-5)
+
+
+def test_numpy_backend_repairs_swaps_as_the_jitted_repair():
+    """Up to 5 views the numpy backend tries every set of swapped views like `repair_left_right_swaps`: the same
+    views are found mirrored and the points agree with the jitted backend's."""
+    cams, flip, _, bad, expected = mirrored_scene(5, 5, 30, {2: [1], 9: [0, 3]})
+    plain = triangulate_sequence(cams, bad, method="ransac", flip_perm=flip, refine=True, backend="numpy")
+    jitted = triangulate_sequence(cams, bad, method="ransac", flip_perm=flip, refine=True, backend="jax")
+    np.testing.assert_array_equal(plain.swapped.any(-1), expected)
+    np.testing.assert_array_equal(plain.swapped, jitted.swapped)
+    np.testing.assert_allclose(plain.points_3d, jitted.points_3d, atol=2e-5)
 
 
 def test_sequence_backends_agree_and_auto_picks_the_fixed_rig_kernels(monkeypatch):
-    """The fixed-rig kernels run plain DLT and all-pairs RANSAC; with refinement the points agree with the
-    jitted methods far below the noise, same views used; "auto" picks them, the default "jax" does not."""
+    """The fixed-rig kernels and the float64 numpy backend run plain DLT and all-pairs RANSAC; with refinement
+    the points agree with the jitted methods far below the noise, same views used; "auto" picks numpy for short
+    inputs and the kernels beyond `NUMPY_MAX_OBSERVATIONS`, the default "jax" neither."""
     cams, X, clean, bad, which = outlier_scene(seed=9)
     uv = np.stack([bad, clean, bad])
     assert fixed_rig_applies(cams, "dlt") and fixed_rig_applies(cams, "ransac", threshold_px=8.0, refine_robust="huber")
@@ -473,12 +496,22 @@ def test_sequence_backends_agree_and_auto_picks_the_fixed_rig_kernels(monkeypatc
         np.testing.assert_allclose(fast.points_3d, slow.points_3d, atol=2e-5)
         np.testing.assert_allclose(fast.mean_error_px, slow.mean_error_px, atol=1e-3)
         assert fast.points_3d.dtype == slow.points_3d.dtype and not fast.swapped.any()
+        plain = triangulate_sequence(cams, data, method=method, refine=True, backend="numpy", **opts)
+        np.testing.assert_array_equal(plain.views_used, slow.views_used)
+        np.testing.assert_allclose(plain.points_3d, slow.points_3d, atol=2e-5)
+        np.testing.assert_allclose(plain.mean_error_px, slow.mean_error_px, atol=1e-3)
+        assert plain.points_3d.dtype == slow.points_3d.dtype and not plain.swapped.any()
+    with pytest.raises(ValueError, match="numpy"):
+        triangulate_sequence(cams, uv, method="ransac", backend="numpy", max_exhaustive_views=3)
     with pytest.raises(ValueError, match="fixed-rig"):
         triangulate_sequence(cams, uv, method="pose2sim", confidence=np.ones(uv.shape[:-1]), backend="fixed_rig")
     calls, real = [], sequence_module._triangulator
     monkeypatch.setattr(sequence_module, "_triangulator", lambda *a: calls.append(a[1]) or real(*a))
     triangulate_sequence(cams, uv, method="ransac", refine=True, chunk_size=2, threshold_px=8.0)
     assert calls == []  # the default backend is "jax"
+    triangulate_sequence(cams, uv, method="ransac", refine=True, chunk_size=2, threshold_px=8.0, backend="auto")
+    assert calls == []  # short: numpy
+    monkeypatch.setattr(sequence_module, "NUMPY_MAX_OBSERVATIONS", uv.size // 2 - 1)
     triangulate_sequence(cams, uv, method="ransac", refine=True, chunk_size=2, threshold_px=8.0, backend="auto")
     assert calls == ["ransac"]
 

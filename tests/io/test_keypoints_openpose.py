@@ -181,3 +181,31 @@ def test_negative_confidences_are_refused_not_masked(tmp_path):
     _write_openpose(tmp_path / "cam1_json", 1, [zero])
     kp = read_openpose(tmp_path / "cam1_json", skeleton="body_25")
     assert np.isnan(kp.points[1]).all() and (kp.confidence[1] == 0).all()
+
+
+@needs_shared
+def test_reading_pool_gives_what_one_process_reads(tmp_path, monkeypatch):
+    """Many files are parsed by a process pool in chunks (`_PARALLEL_MIN_FILES`, `_CHUNK`): the arrays, the
+    notes and the first error are those of reading in this process, chunk borders and a broken file included."""
+    import lift3d.io.keypoints_openpose as module
+
+    trial = _copy_trial(MULTI, tmp_path / "pose", frames=40)
+    broken = sorted((trial / "cam02_json").glob("*.json"))[13]
+    broken.write_text(broken.read_text()[:200])
+    monkeypatch.setattr(module, "_CHUNK", 7)
+    with pytest.warns(KeypointFileWarning):
+        one = read_openpose(trial, skeleton="body_25b", on_error="skip")
+    monkeypatch.setattr(module, "_PARALLEL_MIN_FILES", 1)
+    with pytest.warns(KeypointFileWarning):
+        pool = read_openpose(trial, skeleton="body_25b", on_error="skip")
+    np.testing.assert_array_equal(pool.points, one.points)
+    np.testing.assert_array_equal(pool.confidence, one.confidence)
+    assert pool.notes == one.notes and any(broken.name in n for n in pool.notes)
+    with pytest.raises(KeypointFileError, match=broken.name):
+        read_openpose(trial, skeleton="body_25b")
+    reference = _reference(MULTI)
+    cam, frame = "cam03", int(sorted((trial / "cam03_json").glob("*.json"))[20].stem.split(".")[-1])
+    row = int(np.searchsorted(pool.frame_ids, frame))
+    people = reference[cam, frame]
+    np.testing.assert_allclose(pool.points[row, pool.views.index(cam), : len(people)][..., 0],
+                               np.where(np.stack(people)[..., 2] > 0, np.stack(people)[..., 0], np.nan), rtol=1e-6)

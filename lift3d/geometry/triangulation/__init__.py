@@ -17,11 +17,16 @@ from lift3d.geometry.triangulation.robust import (
     triangulate_pose2sim,
     triangulate_ransac,
 )
-from lift3d.geometry.triangulation.sequence import SequenceResult, fixed_rig_applies, triangulate_sequence
+from lift3d.geometry.triangulation.sequence import (
+    SequenceResult,
+    choose_backend,
+    fixed_rig_applies,
+    triangulate_sequence,
+)
 
 __all__ = [
     "TriangulationInfo", "SwapRepair", "SequenceResult", "triangulate_dlt", "reprojection_error",
     "refine_points", "triangulate_ransac", "triangulate_pose2sim", "repair_left_right_swaps",
     "triangulate_pose2sim_exact", "interpolate_pose2sim",
-    "triangulate_sequence", "fixed_rig_applies", "make_triangulator", "newton_steps_for",
+    "triangulate_sequence", "fixed_rig_applies", "choose_backend", "make_triangulator", "newton_steps_for",
 ]

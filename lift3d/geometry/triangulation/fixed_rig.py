@@ -41,17 +41,19 @@ from __future__ import annotations
 
 import functools
 import itertools
+from typing import TYPE_CHECKING
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import Array
-from jax.typing import ArrayLike
 
 from lift3d.geometry.camera import Camera
 from lift3d.geometry.distortion import distort_xy, undistort_xy
+from lift3d.geometry.lazy_jax import jax, jit, jnp
 from lift3d.geometry.triangulation.linear import TriangulationInfo, cramer3, dlt_row, triangulate_dlt
 from lift3d.geometry.triangulation.robust import INLIER_THRESHOLD_PX, triangulate_ransac
+
+if TYPE_CHECKING:
+    from jax import Array
+    from jax.typing import ArrayLike
 
 __all__ = ["make_triangulator", "newton_steps_for"]
 
@@ -220,7 +222,7 @@ def _programs(rig: _Rig):
         nd = uv.ndim
         return jnp.transpose(uv, (nd - 3, nd - 1, *range(nd - 3), nd - 2))  # (v, 2, ..., j)
 
-    @functools.partial(jax.jit, static_argnames=("shape",))
+    @functools.partial(jit, static_argnames=("shape",))
     def conform(confidence, like, shape):  # None: ones (one compiled kernel serves both cases)
         conf = jnp.ones((), like.dtype) if confidence is None else jnp.asarray(confidence, like.dtype)
         return jnp.broadcast_to(conf, shape)
@@ -258,7 +260,7 @@ def _programs(rig: _Rig):
         nan = jnp.nan
         return jax.lax.complex(x, y), jnp.where(ok, cv, 0.0), jnp.where(ok, u, nan), jnp.where(ok, w, nan)
 
-    @functools.partial(jax.jit, static_argnames=("shape",))
+    @functools.partial(jit, static_argnames=("shape",))
     def solve_views(xy, cw, bits, shape):
         """Weighted linear triangulation from `normalised`'s views in `bits` (None: all valid), points reshaped
         to `shape`: X + iY complex, Z."""
@@ -275,7 +277,7 @@ def _programs(rig: _Rig):
     def valid_bits(s, c):
         return sum(jnp.where(ok, 1 << i, 0) for i, (ok, _, _, _) in enumerate(views(s, c))).astype(jnp.int32)
 
-    @functools.partial(jax.jit, static_argnames=("with_error",))
+    @functools.partial(jit, static_argnames=("with_error",))
     def info(s, c, bits, xy, z, with_error):
         finite = jnp.isfinite(z)
         used = jnp.stack([((bits >> i) & 1 == 1) & finite for i in range(v)], -2)  # (..., v, j)
@@ -366,7 +368,7 @@ def _robust_programs(rig: _Rig, threshold_px: float, max_views: int):
         new = jax.lax.complex(score, (bits + code).astype(score.dtype))  # exact: < 2^24
         return jnp.where(score > jnp.real(best), new, best)
 
-    @functools.partial(jax.jit, static_argnames=("shape",))
+    @functools.partial(jit, static_argnames=("shape",))
     def finish(best, u, w, xy, cw, ids, shape):
         """The final views as bits (shape): the winner's inliers, re-triangulated, re-selected once."""
         found = jnp.real(best) > -jnp.inf

@@ -25,16 +25,17 @@ XLA fuses), the helpers `_contract_*` pick per module; the formulas are shared.
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import Array
-from jax.typing import ArrayLike
 
 from lift3d.geometry.camera import Camera, project_points
 from lift3d.geometry.distortion import coefficients, undistort_xy
+from lift3d.geometry.lazy_jax import jit, jnp
+
+if TYPE_CHECKING:
+    from jax import Array
+    from jax.typing import ArrayLike
 
 __all__ = [
     "Solver",
@@ -199,7 +200,7 @@ def dlt_system(cameras: Camera, points_2d: Any, confidence: Any | None, undistor
     if xp is not np:
         uv = uv.astype(jnp.result_type(uv.dtype, jnp.float32))
     w, uv = observation_weights(uv, confidence, xp)
-    cam = jax.tree_util.tree_map(lambda a: xp.asarray(a, uv.dtype), cameras)
+    cam = cameras.map(lambda a: xp.asarray(a, uv.dtype))
     xy = _normalise(xp, cam, uv, undistort)
     frame_views = w > 0 if frame_views is None else frame_views
     share = frame_views / xp.maximum(xp.sum(frame_views, -2, keepdims=True), 1)  # (..., v, j)
@@ -350,7 +351,7 @@ def pixel_errors(cameras: Camera, points_3d: Array, points_2d: Array) -> Array:
     return jnp.linalg.norm(project_points(cameras, points_3d[..., None, :, :]) - points_2d, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=("undistort", "solver"))
+@functools.partial(jit, static_argnames=("undistort", "solver"))
 def triangulate_dlt(
     cameras: Camera, points_2d: ArrayLike, confidence: ArrayLike | None = None, *, undistort: bool = True,
     solver: Solver = "adjugate",
@@ -378,7 +379,7 @@ def triangulate_dlt(
     return X, TriangulationInfo(views_used=used, num_views=jnp.sum(used, -2).astype(jnp.int32))
 
 
-@jax.jit
+@jit
 def reprojection_error(cameras: Camera, points_3d: ArrayLike, points_2d: ArrayLike) -> Array:
     """Distance between projected 3D points (with distortion) and observed 2D points.
 
@@ -392,4 +393,4 @@ def reprojection_error(cameras: Camera, points_3d: ArrayLike, points_2d: ArrayLi
     """
     uv = jnp.asarray(points_2d)
     X = jnp.asarray(points_3d, jnp.result_type(uv.dtype, jnp.float32))
-    return pixel_errors(jax.tree_util.tree_map(lambda a: jnp.asarray(a, X.dtype), cameras), X, uv)
+    return pixel_errors(cameras.map(lambda a: jnp.asarray(a, X.dtype)), X, uv)

@@ -16,13 +16,15 @@ then left out, a mirrored view stays far off). Float32 numpy, nothing to compile
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from jax.typing import ArrayLike
 
 from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import Camera
+
+if TYPE_CHECKING:
+    from jax.typing import ArrayLike
 
 __all__ = ["MirrorErrors", "trimmed_mean", "mirror_errors", "mirrored_views"]
 

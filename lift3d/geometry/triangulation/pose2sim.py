@@ -26,7 +26,6 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import interpolate
 
 from lift3d.geometry.camera import Camera
 
@@ -320,6 +319,8 @@ def _interp_column(col: np.ndarray, kind: str, max_gap: int) -> np.ndarray:
     """Pose2Sim's `interpolate_zeros_nans(col, max_gap, kind)` on one coordinate track."""
     mask = ~(np.isnan(col) | (col == 0))
     good = np.flatnonzero(mask)
+    from scipy import interpolate  # on use: 0.2-0.7 s that other methods need not pay
+
     f = interpolate.interp1d(good, col[good], kind=kind, fill_value="extrapolate", bounds_error=False)
     out = np.where(mask, col, f(np.arange(len(col))))
     bad = np.flatnonzero(~mask)

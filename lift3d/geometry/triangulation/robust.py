@@ -12,15 +12,12 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import Array
-from jax.typing import ArrayLike
 
 from lift3d.geometry.camera import Camera, project_points
+from lift3d.geometry.lazy_jax import jax, jit, jnp
 from lift3d.geometry.triangulation.linear import (
     Solver,
     TriangulationInfo,
@@ -32,9 +29,13 @@ from lift3d.geometry.triangulation.linear import (
     solve_points,
 )
 
+if TYPE_CHECKING:
+    from jax import Array
+    from jax.typing import ArrayLike
+
 __all__ = [
     "SwapRepair", "pair_masks", "select_inliers", "triangulate_ransac", "triangulate_pose2sim",
-    "repair_left_right_swaps",
+    "repair_left_right_swaps", "swap_repair", "swap_options",
 ]
 
 INLIER_THRESHOLD_PX = 20.0  # default reprojection error (px) under which a view is an inlier
@@ -111,7 +112,7 @@ def select_inliers(Mv, valid, c, s, hyp_masks, X_h, errors: Callable, threshold_
     return _solve_masks(mask, Mv, c, s, solver, power_steps=power_steps, xp=xp), mask
 
 
-@functools.partial(jax.jit, static_argnames=("num_hypotheses", "max_exhaustive_views", "undistort", "solver"))
+@functools.partial(jit, static_argnames=("num_hypotheses", "max_exhaustive_views", "undistort", "solver"))
 def triangulate_ransac(
     key: Array, cameras: Camera, points_2d: ArrayLike, confidence: ArrayLike | None = None, *,
     threshold_px: float = INLIER_THRESHOLD_PX, num_hypotheses: int = 32, max_exhaustive_views: int = 8,
@@ -170,7 +171,7 @@ def _pose2sim_masks(v: int, min_cameras: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array([~np.isin(np.arange(v), off) for _, off in offs]), np.array([k for k, _ in offs])
 
 
-@functools.partial(jax.jit, static_argnames=("min_cameras", "reject_above_threshold", "undistort", "solver"))
+@functools.partial(jit, static_argnames=("min_cameras", "reject_above_threshold", "undistort", "solver"))
 def triangulate_pose2sim(
     cameras: Camera, points_2d: ArrayLike, confidence: ArrayLike, *, likelihood_threshold: float = 0.3,
     reprojection_threshold_px: float = 15.0, min_cameras: int = 2, reject_above_threshold: bool = True,
@@ -253,53 +254,85 @@ def triangulate_pose2sim(
 # ------------------------------------------------------------------------------------------ left/right swaps
 
 
-@functools.partial(
-    jax.jit, static_argnames=("flip_perm", "granularity", "max_swapped_views", "undistort", "solver")
-)
-def _repair_swaps(cameras, points_2d, confidence, flip_perm, granularity, max_swapped_views, min_gain_px,
-                  min_relative_gain, truncate_px, undistort, solver):
+def swap_repair(xp: Any, cameras: Camera, points_2d: Any, confidence: Any | None, flip_perm: tuple[int, ...],
+                granularity: str, max_swapped_views: int, min_gain_px: float, min_relative_gain: float,
+                truncate_px: float, undistort: bool, solver: Solver, project: Callable | None = None) -> SwapRepair:
+    """`repair_left_right_swaps` over an array module: jax.numpy (jitted there) or float64 numpy.
+
+    Args:
+        xp: Array module.
+        cameras, points_2d, confidence, flip_perm, granularity, max_swapped_views, min_gain_px,
+            min_relative_gain, truncate_px, undistort, solver: As in `repair_left_right_swaps`.
+        project: Pixels (..., v, j, 2) of points (..., 1, j, 3) in cameras (v,) (with distortion); None:
+            `project_points` (JAX).
+
+    Returns:
+        `SwapRepair` of `xp` arrays.
+    """
     flip = np.asarray(flip_perm)
-    lateral = jnp.asarray(flip != np.arange(flip.size))
-    uv_raw = jnp.asarray(points_2d)
-    uv_raw = uv_raw.astype(jnp.result_type(uv_raw.dtype, jnp.float32))
-    conf_raw = jnp.ones(uv_raw.shape[:-1], uv_raw.dtype) if confidence is None else jnp.asarray(confidence)
-    valid_raw = observation_weights(uv_raw, conf_raw)[0] > 0
+    lateral = xp.asarray(flip != np.arange(flip.size))
+    uv_raw = xp.asarray(points_2d)
+    uv_raw = uv_raw.astype(np.float64 if xp is np else jnp.result_type(uv_raw.dtype, jnp.float32))
+    conf_raw = xp.ones(uv_raw.shape[:-1], uv_raw.dtype) if confidence is None else xp.asarray(confidence)
+    valid_raw = observation_weights(uv_raw, conf_raw, xp)[0] > 0
     # a joint and its counterpart share one frame (the union of their views), so that rows can be exchanged
-    cam, uv, w, rows, c, s = dlt_system(cameras, uv_raw, conf_raw, undistort, valid_raw | valid_raw[..., flip])
-    Mv, v = normal_matrices(rows), uv.shape[-3]
+    cam, uv, w, rows, c, s = dlt_system(cameras, uv_raw, conf_raw, undistort, valid_raw | valid_raw[..., flip], xp)
+    Mv, v = normal_matrices(rows, xp=xp), uv.shape[-3]
     configs = np.array([np.isin(np.arange(v), S) for k in range(max_swapped_views + 1)
                         for S in itertools.combinations(range(v), k)], dtype=bool)  # (C, v); row 0 = no swap
-    sw = jnp.asarray(configs)[(slice(None),) + (None,) * (uv.ndim - 3) + (slice(None), None)]  # C, ..., v, 1
+    sw = xp.asarray(configs)[(slice(None),) + (None,) * (uv.ndim - 3) + (slice(None), None)]  # C, ..., v, 1
     valid, valid_f = w > 0, (w > 0)[..., flip]
-    M = jnp.sum(jnp.where(sw[..., None, None], Mv[..., flip, :, :][None], Mv[None]), -4)
-    used = jnp.where(sw, valid_f, valid)
-    X = solve_points(M, c, s, jnp.sum(used, -2) >= 2, solver)  # (C, ..., j, 3)
-    proj = project_points(cam, X[..., None, :, :])
-    err = jnp.linalg.norm(proj - jnp.where(sw[..., None], uv[..., flip, :], uv), axis=-1)
+    M = xp.sum(xp.where(sw[..., None, None], Mv[..., flip, :, :][None], Mv[None]), -4)
+    used = xp.where(sw, valid_f, valid)
+    X = solve_points(M, c, s, xp.sum(used, -2) >= 2, solver, xp=xp)  # (C, ..., j, 3)
+    proj = (project or project_points)(cam, X[..., None, :, :])
+    with np.errstate(invalid="ignore"):
+        err = xp.linalg.norm(proj - xp.where(sw[..., None], uv[..., flip, :], uv), axis=-1)
     # pooled residual variance: squared (truncated) errors over 2 n - 3 degrees of freedom per joint, so that
     # moving an observation between a joint and its counterpart (one side missing) is not favoured
-    ok = jnp.isfinite(X[..., 0])
-    ssr = jnp.where(ok, jnp.sum(jnp.where(used, jnp.minimum(err, truncate_px) ** 2, 0.0), -2), 0.0)
-    dof = jnp.where(ok, 2 * jnp.sum(used, -2) - 3, 0).astype(ssr.dtype)  # (C, ..., j)
+    ok = xp.isfinite(X[..., 0])
+    ssr = xp.where(ok, xp.sum(xp.where(used, xp.minimum(err, truncate_px) ** 2, 0.0), -2), 0.0)
+    dof = xp.where(ok, 2 * xp.sum(used, -2) - 3, 0).astype(ssr.dtype)  # (C, ..., j)
     if granularity == "view":
-        ssr, dof = (jnp.sum(jnp.where(lateral, a, 0.0), -1, keepdims=True) for a in (ssr, dof))
+        ssr, dof = (xp.sum(xp.where(lateral, a, 0.0), -1, keepdims=True) for a in (ssr, dof))
     elif granularity == "pair":
         ssr, dof = ssr + ssr[..., flip], dof + dof[..., flip]
     else:
         raise ValueError(f"granularity must be 'view' or 'pair', got {granularity!r}")
-    score = jnp.sqrt(ssr / jnp.maximum(dof, 1.0))
-    best = jnp.argmin(score, 0)  # (..., 1 or j)
-    best_score = jnp.take_along_axis(score, best[None], 0)[0]
+    score = xp.sqrt(ssr / xp.maximum(dof, 1.0))
+    best = xp.argmin(score, 0)  # (..., 1 or j)
+    best_score = xp.take_along_axis(score, best[None], 0)[0]
     convincing = (score[0] - best_score > min_gain_px) & (best_score < (1 - min_relative_gain) * score[0])
-    best = jnp.where(convincing, best, 0)
-    swapped = jnp.asarray(configs)[best]  # (..., 1 or j, v)
-    swapped = jnp.moveaxis(swapped, -1, -2) & lateral  # (..., v, j)
-    conf_raw = jnp.broadcast_to(conf_raw, uv_raw.shape[:-1])
+    best = xp.where(convincing, best, 0)
+    swapped = xp.asarray(configs)[best]  # (..., 1 or j, v)
+    swapped = xp.moveaxis(swapped, -1, -2) & lateral  # (..., v, j)
+    conf_raw = xp.broadcast_to(conf_raw, uv_raw.shape[:-1])
     return SwapRepair(
-        points_2d=jnp.where(swapped[..., None], uv_raw[..., flip, :], uv_raw),
-        confidence=jnp.where(swapped, conf_raw[..., flip], conf_raw),
+        points_2d=xp.where(swapped[..., None], uv_raw[..., flip, :], uv_raw),
+        confidence=xp.where(swapped, conf_raw[..., flip], conf_raw),
         swapped=swapped,
     )
+
+
+@functools.partial(
+    jit, static_argnames=("flip_perm", "granularity", "max_swapped_views", "undistort", "solver")
+)
+def _repair_swaps(cameras, points_2d, confidence, flip_perm, granularity, max_swapped_views, min_gain_px,
+                  min_relative_gain, truncate_px, undistort, solver):
+    return swap_repair(jnp, cameras, points_2d, confidence, flip_perm, granularity, max_swapped_views, min_gain_px,
+                       min_relative_gain, truncate_px, undistort, solver)
+
+
+def swap_options(v: int, flip_perm: Any, num_joints: int, *, granularity: str = "view",
+                 max_swapped_views: int | None = None, min_gain_px: float = 1.0, min_relative_gain: float = 0.5,
+                 truncate_px: float = 100.0, undistort: bool = True, solver: Solver = "adjugate") -> tuple:
+    """The checked positional options of `swap_repair` after `xp, cameras, points_2d, confidence`
+    (defaults: `repair_left_right_swaps`')."""
+    flip = tuple(int(i) for i in np.asarray(flip_perm).ravel())
+    if len(flip) != num_joints or sorted(flip) != list(range(len(flip))):
+        raise ValueError(f"flip_perm must permute the {num_joints} joints, got {flip}")
+    k = (v - 1) // 2 if max_swapped_views is None else int(max_swapped_views)
+    return (flip, granularity, min(k, v), min_gain_px, min_relative_gain, truncate_px, undistort, solver)
 
 
 def repair_left_right_swaps(
@@ -335,11 +368,8 @@ def repair_left_right_swaps(
     Returns:
         `SwapRepair` with the repaired points and confidences and the swap mask (..., v, j).
     """
-    flip = tuple(int(i) for i in np.asarray(flip_perm).ravel())
-    v = np.shape(points_2d)[-3]
-    if len(flip) != np.shape(points_2d)[-2] or sorted(flip) != list(range(len(flip))):
-        raise ValueError(f"flip_perm must permute the {np.shape(points_2d)[-2]} joints, got {flip}")
-    k = (v - 1) // 2 if max_swapped_views is None else int(max_swapped_views)
-    return _repair_swaps(cameras, points_2d, confidence, flip, granularity, min(k, v), min_gain_px,
-                         min_relative_gain, truncate_px, undistort, solver)
-
+    opts = swap_options(np.shape(points_2d)[-3], flip_perm, np.shape(points_2d)[-2], granularity=granularity,
+                        max_swapped_views=max_swapped_views, min_gain_px=min_gain_px,
+                        min_relative_gain=min_relative_gain, truncate_px=truncate_px, undistort=undistort,
+                        solver=solver)  # fmt: skip
+    return _repair_swaps(cameras, points_2d, confidence, *opts)

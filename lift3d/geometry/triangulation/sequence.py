@@ -6,10 +6,12 @@ rounding); refinement, if asked, runs jitted after it. Backends: "jax", the jitt
 structure-of-arrays programs, 10-40x faster on CPU), used for the plain DLT and the RANSAC of pinhole rigs of
 up to 16 views; left/right swap repair there is `repair_left_right_swaps` up to 5 views and, beyond, each view
 tested against the robust pose (`mirrors.mirrored_views`, O(v) instead of sum_k C(v, k) sets of views);
-refinement and the reprojection errors run jitted after either. `backend="auto"` takes "fixed_rig" where it
-applies (`fixed_rig_applies`), and is what `lift3d triangulate` runs. The library default stays "jax" (every
-option, traceable): the kernels' inhomogeneous DLT is another estimator where views disagree (see
-`triangulate_sequence`).
+refinement and the reprojection errors run jitted after either. "numpy" is the jax methods' float64 numpy
+form (`numpy_camera`'s DLT and all-pairs RANSAC, `robust.swap_repair`, `refine.refine_points_numpy`): nothing
+to compile and JAX never imported, for short captures. `backend="auto"` takes "numpy" up to
+`NUMPY_MAX_OBSERVATIONS`, else "fixed_rig" where it applies (`choose_backend`), and is what `lift3d
+triangulate` runs. The library default stays "jax" (every option, traceable): the kernels' inhomogeneous DLT
+is another estimator where views disagree (see `triangulate_sequence`).
 """
 
 from __future__ import annotations
@@ -17,25 +19,34 @@ from __future__ import annotations
 import functools
 import math
 from collections import OrderedDict
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import Array
-from jax.typing import ArrayLike
 
+from lift3d.geometry import numpy_camera
 from lift3d.geometry.camera import Camera
+from lift3d.geometry.lazy_jax import is_traced, jax, jit, jnp
 from lift3d.geometry.triangulation.fixed_rig import _MAX_ROBUST_VIEWS, make_triangulator
 from lift3d.geometry.triangulation.linear import mean_over_views, reprojection_error, triangulate_dlt
 from lift3d.geometry.triangulation.mirrors import mirrored_views
 from lift3d.geometry.triangulation.pose2sim import triangulate_pose2sim_exact
-from lift3d.geometry.triangulation.refine import refine_points
-from lift3d.geometry.triangulation.robust import repair_left_right_swaps, triangulate_ransac
+from lift3d.geometry.triangulation.refine import refine_points, refine_points_numpy
+from lift3d.geometry.triangulation.robust import (
+    INLIER_THRESHOLD_PX,
+    repair_left_right_swaps,
+    swap_options,
+    swap_repair,
+    triangulate_ransac,
+)
 
-__all__ = ["SequenceResult", "Backend", "fixed_rig_applies", "triangulate_sequence"]
+if TYPE_CHECKING:
+    from jax import Array
+    from jax.typing import ArrayLike
 
-Backend = Literal["auto", "jax", "fixed_rig"]
+__all__ = ["SequenceResult", "Backend", "fixed_rig_applies", "numpy_applies", "choose_backend", "triangulate_sequence",
+           "NUMPY_MAX_OBSERVATIONS"]
+
+Backend = Literal["auto", "jax", "fixed_rig", "numpy"]
 
 _FIXED_RIG_OPTIONS = {"dlt": {"undistort", "solver"}, "ransac": {"threshold_px", "max_exhaustive_views", "undistort",
                                                                  "num_hypotheses", "solver"}}
@@ -44,6 +55,8 @@ _MAX_SWAP_HYPOTHESES = 16  # up to 5 views the kernels' swap repair tries every 
 _POSE2SIM_OPTIONS = {"likelihood_threshold", "reprojection_threshold_px", "min_cameras", "metres_per_unit"}
 _TRIANGULATORS: OrderedDict = OrderedDict()  # a few compiled rigs, most recent last
 _MAX_TRIANGULATORS = 8
+_NUMPY_OPTIONS = {"threshold_px", "undistort"}
+NUMPY_MAX_OBSERVATIONS = 100_000  # "auto": frames x views x joints in numpy (about 1-2 s of work; no JAX import)
 
 
 class SequenceResult(NamedTuple):
@@ -65,7 +78,7 @@ class SequenceResult(NamedTuple):
 
 
 
-@functools.partial(jax.jit, static_argnames=("method", "refine", "flip_perm", "options"))
+@functools.partial(jit, static_argnames=("method", "refine", "flip_perm", "options"))
 def _triangulate_chunk(key, cameras, points_2d, confidence, method, refine, flip_perm, options):
     opts = dict(options)
     refine_opts = {k[7:]: opts.pop(k) for k in list(opts) if k.startswith("refine_")}
@@ -114,10 +127,78 @@ def fixed_rig_applies(cameras: Camera, method: str, flip_perm: ArrayLike | None 
         return False
     if not set(opts) - swap_opts <= _FIXED_RIG_OPTIONS[method] or opts.get("solver", "adjugate") != "adjugate":
         return False
-    if any(isinstance(a, jax.core.Tracer) for a in jax.tree_util.tree_leaves(cameras)):
+    if is_traced(cameras):
         return False
     shape = np.shape(cameras.K)
     return len(shape) == 3 and (method == "dlt" or shape[0] <= _MAX_ROBUST_VIEWS)
+
+
+def numpy_applies(cameras: Camera, method: str, **options) -> bool:
+    """Whether `triangulate_sequence(..., backend="numpy")` computes this call: "dlt" and "ransac" (all view
+    pairs: up to `max_exhaustive_views`, 8) with undistortion, concrete cameras of batch shape (v,); options
+    `threshold_px`, `swap_*` and `refine_*`."""
+    opts = {k for k in options if not k.startswith(("refine_", "swap_"))}
+    if method not in _FIXED_RIG_OPTIONS or not opts <= _NUMPY_OPTIONS or not options.get("undistort", True):
+        return False
+    shape = np.shape(cameras.K)
+    return len(shape) == 3 and not is_traced(cameras) and (method == "dlt" or shape[0] <= 8)
+
+
+def choose_backend(cameras: Camera, method: str, num_observations: int, flip_perm: ArrayLike | None = None,
+                   **options) -> str:
+    """The backend `triangulate_sequence(backend="auto")` runs for a capture of this size.
+
+    "numpy" for up to `NUMPY_MAX_OBSERVATIONS` observations where it applies (float64, nothing to compile and
+    JAX never imported: a short capture is done in well under a second), else "fixed_rig" where the kernels
+    apply, else "jax". Callers that cut a capture into blocks decide once, on the whole capture.
+
+    Args:
+        cameras: Cameras, batch shape (v,).
+        method: The triangulation method.
+        num_observations: Frames x views x joints (x people) of the whole capture.
+        flip_perm: The left/right permutation, if any.
+        **options: The method's options.
+
+    Returns:
+        "numpy", "fixed_rig" or "jax".
+    """
+    if num_observations <= NUMPY_MAX_OBSERVATIONS and numpy_applies(cameras, method, **options):
+        return "numpy"
+    return "fixed_rig" if fixed_rig_applies(cameras, method, flip_perm, **options) else "jax"
+
+
+def _numpy_chunk(cameras: Camera, uv: np.ndarray, conf: np.ndarray, method: str, refine: bool, flip, options: dict):
+    """`_triangulate_chunk` in float64 numpy (`numpy_camera`'s DLT and all-pairs RANSAC, `swap_repair`,
+    `refine_points_numpy`): (X, mean error, views used count, views used, swapped)."""
+    opts = {k: v for k, v in options.items() if not k.startswith(("refine_", "swap_"))}
+    dtype = np.result_type(uv.dtype, np.float32)  # float64 inside, the jax backend's dtypes out
+    uv, conf = np.asarray(uv, np.float64), np.asarray(conf, np.float64)
+    t, v, j = uv.shape[:3]
+    swapped = np.zeros((t, v, j), bool)
+
+    def solve(uv, conf):
+        if method == "dlt":
+            X = numpy_camera.triangulate_weighted(cameras, uv, conf)
+            return X, (conf > 0) & np.isfinite(uv[..., 0]) & np.isfinite(X[..., None, :, 0])
+        return numpy_camera.triangulate_inliers(cameras, uv, conf, threshold_px=opts.get("threshold_px",
+                                                                                          INLIER_THRESHOLD_PX))
+
+    if flip is not None and _swap_hypotheses(v) <= _MAX_SWAP_HYPOTHESES:  # every set of swapped views
+        params, fisheye = numpy_camera.camera_params(cameras), cameras.model == "fisheye"
+        swap = {k[5:]: value for k, value in options.items() if k.startswith("swap_")}
+        rep = swap_repair(np, cameras, uv, conf, *swap_options(v, flip, j, **swap),
+                          project=lambda _, X: numpy_camera.project(params, X, fisheye)[0])  # fmt: skip
+        uv, conf, swapped = rep
+    X, used = solve(uv, conf)
+    if flip is not None and _swap_hypotheses(v) > _MAX_SWAP_HYPOTHESES:  # each view against the robust pose
+        uv, conf, swapped = _repair_views(cameras, uv, conf, X, flip, options)
+        if swapped.any():
+            X, used = solve(uv, conf)
+    if refine:
+        refine_opts = {k[7:]: value for k, value in options.items() if k.startswith("refine_")}
+        X = refine_points_numpy(cameras, X, uv, np.where(used, conf, 0.0), **refine_opts)
+    err = mean_over_views(numpy_camera.reprojection_errors(cameras, X, uv), used, xp=np)
+    return X.astype(dtype), err.astype(dtype), used.sum(-2).astype(np.int32), used, swapped
 
 
 def _swap_hypotheses(v: int) -> int:
@@ -129,7 +210,7 @@ def _swap_options(opts: tuple) -> tuple:
     return tuple((k[5:], value) for k, value in opts if k.startswith("swap_"))
 
 
-@functools.partial(jax.jit, static_argnames=("flip_perm", "options"))
+@functools.partial(jit, static_argnames=("flip_perm", "options"))
 def _repair_swaps_jit(cameras, points_2d, confidence, flip_perm, options):
     return tuple(repair_left_right_swaps(cameras, points_2d, confidence, flip_perm, **dict(options)))
 
@@ -168,7 +249,7 @@ def _triangulator(cameras: Camera, method: str, options: dict):
     return _TRIANGULATORS[key]
 
 
-@functools.partial(jax.jit, static_argnames=("refine", "options"))
+@functools.partial(jit, static_argnames=("refine", "options"))
 def _finish_chunk(cameras, points_2d, confidence, X, used, refine, options):
     """Refinement and mean reprojection error of points from the fixed-rig kernels (as `_triangulate_chunk`)."""
     refine_opts = {k[7:]: v for k, v in options if k.startswith("refine_")}
@@ -199,7 +280,8 @@ def triangulate_sequence(
         chunk_size: Frames per jitted call.
         key: `jax.random` key for "ransac" (folded with the chunk index); defaults to key 0.
         flip_perm: If given, the skeleton's left/right permutation: `repair_left_right_swaps` runs first.
-        backend: "jax" (the jitted methods; the default), "auto" (the fixed-rig kernels where
+        backend: "jax" (the jitted methods; the default), "numpy" (the same in float64 numpy, `numpy_applies`),
+            "auto" (`choose_backend` on t x v x j: numpy for short inputs, else the fixed-rig kernels where
             `fixed_rig_applies`, else "jax") or "fixed_rig" (raises ValueError where the kernels do not apply).
             The kernels solve the DLT rows in inhomogeneous form, another estimator where the views disagree:
             on synthetic 1 px data the points agree with "jax" to float32 rounding, but on the Pose2Sim
@@ -215,8 +297,8 @@ def triangulate_sequence(
     """
     if method not in ("dlt", "ransac", "pose2sim"):
         raise ValueError(f"method must be 'dlt', 'ransac' or 'pose2sim', got {method!r}")
-    if backend not in ("auto", "jax", "fixed_rig"):
-        raise ValueError(f"backend must be 'auto', 'jax' or 'fixed_rig', got {backend!r}")
+    if backend not in ("auto", "jax", "fixed_rig", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'jax', 'fixed_rig' or 'numpy', got {backend!r}")
     uv = np.asarray(points_2d)
     if uv.ndim != 4 or uv.shape[-1] != 2:
         raise ValueError(f"points_2d must have shape (t, v, j, 2), got {uv.shape}")
@@ -226,15 +308,24 @@ def triangulate_sequence(
         raise ValueError(f"confidence must have shape {(t, v, j)}, got {conf.shape}")
     if cameras.batch_shape != (v,):
         raise ValueError(f"cameras must have batch shape ({v},) like points_2d, got {cameras.batch_shape}")
-    key = jax.random.key(0) if key is None else key
     flip = None if flip_perm is None else tuple(int(i) for i in np.asarray(flip_perm))
     opts = tuple(sorted(options.items()))
+    if method == "pose2sim":
+        if backend == "fixed_rig":
+            raise ValueError("the fixed-rig kernels do not apply to method='pose2sim'")
+        return _pose2sim_sequence(cameras, uv, conf, refine, flip, options, int(chunk_size))
+    if backend == "auto":
+        backend = choose_backend(cameras, method, t * v * j, flip_perm, **options)
+    if backend == "numpy":
+        if not numpy_applies(cameras, method, **options):
+            raise ValueError(f"backend='numpy' does not apply to method={method!r} with these cameras / options "
+                             f"({sorted(options)}); use 'auto'")  # fmt: skip
+        return SequenceResult(*_numpy_chunk(cameras, uv, conf, method, refine, flip, options))
     applies = fixed_rig_applies(cameras, method, flip_perm, **options)
     if backend == "fixed_rig" and not applies:
         raise ValueError(f"the fixed-rig kernels do not apply to method={method!r} with these cameras / options; "
                          "use backend='jax' or 'auto'")
-    if method == "pose2sim":
-        return _pose2sim_sequence(cameras, uv, conf, refine, flip, options, int(chunk_size))
+    key = jax.random.key(0) if key is None else key
     fast = _triangulator(cameras, method, options) if backend != "jax" and applies else None
     chunk = min(int(chunk_size), 1 << max(t - 1, 0).bit_length())  # short inputs: a power of two, few shapes
     every_set = _swap_hypotheses(v) <= _MAX_SWAP_HYPOTHESES
