@@ -200,6 +200,18 @@ COMMANDS: tuple[Command, ...] = (
         "latest checkpoint.",
         "example: lift3d train lifter --config experiments/lifter_synthetic.py:smoke --workdir runs/smoke",
     ),
+    Command(
+        ("train", "lifter-selfsup"), "lift3d.apps.train:TrainLifterSelfSupConfig",
+        "fine-tune the lifter on a calibrated capture's 2D alone (self-supervised, no 3D; resumes from WORKDIR)",
+        "Lift each camera's detections, carry the pose into the other cameras with the rig (root triangulated from "
+        "the 2D), project and compare with their detections (robust, confidence-weighted), with bone-length "
+        "symmetry and temporal smoothness as priors; starts from the shipped lifter (or --init). The config file "
+        "(e.g. experiments/lifter_selfsup.py:real) names the training frames and the weights; the others are held "
+        "out. Writes WORKDIR/lifter (use with lift3d lift --checkpoint), metrics.jsonl and results.json: each "
+        "view's error against the all-view triangulation, before and after, on trained, held-out and all frames.",
+        "example: lift3d train lifter-selfsup --config experiments/lifter_selfsup.py:real --keypoints pose "
+        "--skeleton body_25b --rig Calib.qca.txt --workdir runs/selfsup",
+    ),
     *(
         Command(
             ("train", model), "lift3d.apps.train:TrainTriangulationConfig",

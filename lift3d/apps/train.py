@@ -1,4 +1,5 @@
-"""`lift3d train lifter | algebraic | volumetric`: train a model from a config file; print the summary (JSON)."""
+"""`lift3d train lifter | lifter-selfsup | algebraic | volumetric`: train a model from a config file; print the
+summary (JSON)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from lift3d.apps.options import option
+from lift3d.apps.options import check_options, option
+from lift3d.core.skeleton import get_skeleton
 from lift3d.errors import ConfigError
 
-__all__ = ["TrainLifterConfig", "TrainTriangulationConfig", "run"]
+__all__ = ["TrainLifterConfig", "TrainLifterSelfSupConfig", "TrainTriangulationConfig", "run"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +36,25 @@ class TrainLifterConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TrainLifterSelfSupConfig:
+    """Options of `lift3d train lifter-selfsup` (fine-tuning from a capture's 2D and its rig, no 3D)."""
+
+    config: str = option(help="config file, optionally :variant (e.g. experiments/lifter_selfsup.py:real)")
+    workdir: Path = option(help="run folder (checkpoints, metrics.jsonl, lifter/ for lift3d lift --checkpoint)")
+    keypoints: tuple[Path, ...] | None = option(
+        None, unique=True, help="the capture's 2D keypoints: one folder or file per camera (or their parent)"
+    )
+    rig: Path | None = option(None, help="the capture's calibration (rig file naming the keypoints' cameras)")
+    skeleton: str | None = option(None, check=get_skeleton, help="detector skeleton, e.g. body_25b")
+    init: Path | None = option(
+        None, metavar="CHECKPOINT", help="lifter folder to start from (default: the config's, else the shipped one)"
+    )
+
+    def __post_init__(self):
+        check_options(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainTriangulationConfig:
     """Options of `lift3d train algebraic` and `lift3d train volumetric` (learnable triangulation)."""
 
@@ -50,9 +71,11 @@ class TrainTriangulationConfig:
     )
 
 
-def run(config: TrainLifterConfig | TrainTriangulationConfig) -> dict:
+def run(config: TrainLifterConfig | TrainLifterSelfSupConfig | TrainTriangulationConfig) -> dict:
     """Train (resuming from the workdir's latest checkpoint) and print the summary as JSON."""
-    if isinstance(config, TrainLifterConfig):
+    if isinstance(config, TrainLifterSelfSupConfig):
+        summary = _run_selfsup(config)
+    elif isinstance(config, TrainLifterConfig):
         from lift3d.train.lifter_trainer import load_config, train_and_evaluate
 
         run_config = load_config(config.config)
@@ -76,3 +99,25 @@ def run(config: TrainLifterConfig | TrainTriangulationConfig) -> dict:
         summary = train_and_evaluate(run_config, config.workdir)
     print(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _run_selfsup(config: TrainLifterSelfSupConfig) -> dict:
+    """`lift3d train lifter-selfsup`: the config file's run with the capture given on the command line."""
+    from lift3d.train.lifter_selfsup import load_config, train_and_evaluate
+
+    run_config = load_config(config.config)
+    given = {"keypoints": config.keypoints, "rig": config.rig, "skeleton": config.skeleton}
+    if run_config.source == "twin" and any(v is not None for v in given.values()):
+        names = ", ".join("--" + k for k, v in given.items() if v is not None)
+        raise ConfigError(f"{config.config} fine-tunes on the synthetic twin; {names} describe a capture: use a "
+                          "variant with source 'keypoints' (e.g. :real)")  # fmt: skip
+    changes: dict = {}
+    if config.keypoints is not None:
+        changes["keypoints"] = tuple(str(p) for p in config.keypoints)
+    if config.rig is not None:
+        changes["rig"] = str(config.rig)
+    if config.skeleton is not None:
+        changes["skeleton"] = config.skeleton
+    if config.init is not None:
+        changes["init"] = str(config.init)
+    return train_and_evaluate(dataclasses.replace(run_config, **changes), config.workdir)

@@ -4,7 +4,8 @@ Modules: `linear` (the confidence-weighted DLT over numpy or jax.numpy, reprojec
 over view pairs, a jitted variant of Pose2Sim's camera removal, left/right swap repair), `pose2sim` (Pose2Sim's
 own triangulation and gap filling, reproduced to float64 rounding), `refine` (per-point Levenberg-Marquardt),
 `fixed_rig` (a rig compiled into fast structure-of-arrays kernels) and `sequence` (`triangulate_sequence`:
-chunked captures on the fastest backend that applies). The public names are re-exported here.
+chunked captures on the fastest backend that applies: float64 numpy for short ones, which never imports JAX).
+The public names are re-exported here.
 """
 
 from lift3d.geometry.triangulation.fixed_rig import make_triangulator, newton_steps_for
