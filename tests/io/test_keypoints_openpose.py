@@ -183,10 +183,26 @@ def test_negative_confidences_are_refused_not_masked(tmp_path):
     assert np.isnan(kp.points[1]).all() and (kp.confidence[1] == 0).all()
 
 
+POOL_READ = """
+import sys, warnings
+import numpy as np
+import lift3d.io.keypoints_openpose as module
+module._CHUNK, module._PARALLEL_MIN_FILES = 7, 1
+with warnings.catch_warnings(record=True):
+    kp = module.read_openpose(sys.argv[1], skeleton="body_25b", on_error="skip")
+assert "jax" not in sys.modules  # else the reader would not fork its pool
+np.savez(sys.argv[2], points=kp.points, confidence=kp.confidence, notes=np.array(kp.notes))
+"""
+
+
 @needs_shared
 def test_reading_pool_gives_what_one_process_reads(tmp_path, monkeypatch):
-    """Many files are parsed by a process pool in chunks (`_PARALLEL_MIN_FILES`, `_CHUNK`): the arrays, the
-    notes and the first error are those of reading in this process, chunk borders and a broken file included."""
+    """Many files are parsed by a pool of forked processes in chunks (`_PARALLEL_MIN_FILES`, `_CHUNK`; in a
+    process without JAX): the arrays, the notes and the first error are those of reading in one process, chunk
+    borders and a broken file included."""
+    import subprocess
+    import sys
+
     import lift3d.io.keypoints_openpose as module
 
     trial = _copy_trial(MULTI, tmp_path / "pose", frames=40)
@@ -195,17 +211,18 @@ def test_reading_pool_gives_what_one_process_reads(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "_CHUNK", 7)
     with pytest.warns(KeypointFileWarning):
         one = read_openpose(trial, skeleton="body_25b", on_error="skip")
-    monkeypatch.setattr(module, "_PARALLEL_MIN_FILES", 1)
-    with pytest.warns(KeypointFileWarning):
-        pool = read_openpose(trial, skeleton="body_25b", on_error="skip")
-    np.testing.assert_array_equal(pool.points, one.points)
-    np.testing.assert_array_equal(pool.confidence, one.confidence)
-    assert pool.notes == one.notes and any(broken.name in n for n in pool.notes)
+    run = subprocess.run([sys.executable, "-c", POOL_READ, str(trial), str(tmp_path / "pool.npz")],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    pool = np.load(tmp_path / "pool.npz")
+    np.testing.assert_array_equal(pool["points"], one.points)
+    np.testing.assert_array_equal(pool["confidence"], one.confidence)
+    assert tuple(pool["notes"]) == one.notes and any(broken.name in n for n in one.notes)
     with pytest.raises(KeypointFileError, match=broken.name):
         read_openpose(trial, skeleton="body_25b")
     reference = _reference(MULTI)
     cam, frame = "cam03", int(sorted((trial / "cam03_json").glob("*.json"))[20].stem.split(".")[-1])
-    row = int(np.searchsorted(pool.frame_ids, frame))
-    people = reference[cam, frame]
-    np.testing.assert_allclose(pool.points[row, pool.views.index(cam), : len(people)][..., 0],
-                               np.where(np.stack(people)[..., 2] > 0, np.stack(people)[..., 0], np.nan), rtol=1e-6)
+    row = int(np.searchsorted(one.frame_ids, frame))
+    people = np.stack(reference[cam, frame])
+    np.testing.assert_allclose(one.points[row, one.views.index(cam), : len(people)][..., 0],
+                               np.where(people[..., 2] > 0, people[..., 0], np.nan), rtol=1e-6)
