@@ -7,11 +7,13 @@ config fails and names the fields), ``WORKDIR/metrics.jsonl`` (``{"step", "epoch
 parallelism over all devices (`lift3d.train.sharding`: replicated state, batches split along their first
 axis). Training batches are read ahead in a thread (`lift3d.datasets.prefetch`, ``LTConfig.prefetch``).
 
-Datasets by name (`DATASETS`): ``"synthetic_multiview"`` (the synthetic set, rendered on first use) and
+Datasets by name (`DATASETS`): ``"synthetic_multiview"`` (the synthetic set, rendered on first use),
 ``"h36m_lt"`` (learnable-triangulation's processed Human3.6M layout at ``dataset_options``' ``root``;
-`lift3d.datasets.multiview.open_lt_root`, ``lift3d train ... --data ROOT``). Before training, a volumetric
-config's cuboid is checked against the dataset's poses (`check_cuboid`); with ``init_backbone_from`` a fresh
-run starts its backbone from a trained model (`init_backbone`, the paper's volumetric recipe).
+`lift3d.datasets.multiview.open_lt_root`, ``lift3d train ... --data ROOT``) and ``"real_videos"`` (a rig's real
+video frames with multi-view pseudo-labels, mixed with the synthetic set: `lift3d.train.lt_video_data`). Before
+training, a volumetric config's cuboid is checked against the dataset's poses (`check_cuboid`); with
+``init_backbone_from`` a fresh run starts its backbone from a trained model (`init_backbone`, the paper's
+volumetric recipe).
 
 Data: a dataset object (from `make_dataset(config)`, or passed in) with ``num_joints``, ``image_size``
 (H, W) and ``iterate(key, batch_size, *, train)`` yielding dicts of numpy arrays: ``images`` (b, v, H, W, 3)
@@ -70,7 +72,8 @@ INPUT_KEYS = ("images", "proj", "view_mask", "joints_3d", "joints_valid", "joint
 """The batch arrays a training step takes."""
 # dataset name -> "module:function" taking the config and returning the dataset object
 DATASETS: dict[str, str] = {"synthetic_multiview": "lift3d.synthetic.multiview_dataset:synthetic_multiview_dataset",
-                            "h36m_lt": "lift3d.datasets.multiview:lt_layout_dataset"}  # fmt: skip
+                            "h36m_lt": "lift3d.datasets.multiview:lt_layout_dataset",
+                            "real_videos": "lift3d.train.lt_video_data:real_videos_dataset"}  # fmt: skip
 
 
 def load_config(spec: str | os.PathLike) -> LTConfig:
