@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from lift3d.apps.options import check_options, default_of, option
 from lift3d.apps.sync import apply_offsets
+from lift3d.apps.triangulate_model import triangulate_with_model
 from lift3d.apps.triangulation_result import (
     AFTER_FILTER_CODE,
     REJECTION_REASONS,
@@ -96,6 +97,11 @@ class TriangulateConfig:
     fps: float | None = option(None, gt=0, help="frame rate (needed by filters when files lack it)")
     offsets: Path | None = option(None, help="offsets TOML of `lift3d sync`: shift each camera by its rounded offset")
     y_up: bool = option(False, help="write Y-up axes (OpenSim) instead of the rig's Z-up")
+    model: Path | None = option(
+        None, metavar="WORKDIR", help="a trained algebraic model (lift3d train algebraic) run on --videos instead: "
+        "the keypoints only place its crops; writes its H36M-17 joints, unfiltered",
+    )  # fmt: skip
+    videos: tuple[Path, ...] = option((), unique=True, help="with --model: one video per --keypoints camera, in order")
     out: tuple[Path, ...] = option(
         (), short="-o", repeat=True,
         help="output file (.trc .c3d .csv .npz .bvh; BVH: a fitted skeleton in the rig's units, add --y-up "
@@ -111,6 +117,10 @@ _D = TriangulateConfig  # the defaults of the functions below
 
 def run(config: TriangulateConfig) -> TriangulationResult:
     """`lift3d triangulate`: triangulate, write the files, print the notes, a summary per person and the paths."""
+    if config.model is not None or config.videos:
+        if config.model is None:
+            raise ConfigError("--videos goes with --model (a trained algebraic model); without it, no videos")
+        return triangulate_with_model(config)
     result = triangulate_capture(
         config.rig, config.keypoints, out=config.out, format=config.format, skeleton=config.skeleton,
         people=config.people, method=config.method, refine=config.refine, threshold_px=config.threshold_px,

@@ -155,3 +155,21 @@ def test_smoke_config_trains_and_predicts(capture, tmp_path):
     assert out.points_3d.shape == (3, 17, 3) and np.isfinite(out.points_3d).all()
     assert out.keypoints_2d.shape == (3, 3, 17, 2) and np.isfinite(out.keypoints_2d).all()
     np.testing.assert_allclose(out.weights.sum(1), 1.0, atol=1e-3)
+
+    # the same through `lift3d triangulate --model RUN --videos ...`: the detections (as keypoints) place the crops
+    from lift3d.cli import main
+    from lift3d.core.keypoints import Keypoints2D
+    from lift3d.core.skeleton import H36M_17
+    from lift3d.io.keypoints_npz import write_keypoints_npz
+    from lift3d.io.motion import read_motion
+
+    det = lab["detections_2d"][5:, :, None].astype(np.float32)
+    keypoints = write_keypoints_npz(tmp_path / "det.npz", Keypoints2D(
+        points=det, confidence=np.ones(det.shape[:-1], np.float32), views=VIEWS, skeleton=H36M_17,
+        frame_ids=np.array([5, 6, 7])))  # fmt: skip
+    argv = ["triangulate", "--rig", str(capture.parent / "rig.toml"), "--keypoints", str(keypoints), "--format",
+            "npz", "--model", str(tmp_path / "run"), "--fps", "30", "-o", str(tmp_path / "model.npz")]  # fmt: skip
+    assert main([*argv, "--videos", *lab["videos"][:2]]) == 2  # one video per camera
+    assert main([*argv[:7], "--videos", *lab["videos"]]) == 2  # videos without a model
+    assert main([*argv, "--videos", *lab["videos"]]) == 0
+    np.testing.assert_allclose(read_motion(tmp_path / "model.npz").points, out.points_3d, atol=1e-4)
