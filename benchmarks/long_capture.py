@@ -12,11 +12,13 @@ frames, gap filling, Butterworth filter, writers) and the result is written as .
 per stage), the peak resident memory (`resource.getrusage(...).ru_maxrss`, the whole process, generator
 included) and the 3D error against the truth.
 
-The file readers of `lift3d triangulate` (OpenPose JSON, npz, ...) hold the whole capture in memory; the
-chunked path starts from arrays read block by block.
+With `--json` the capture is also written as OpenPose JSON folders (one file per camera and frame, as OpenPose
+and Pose2Sim write them; the rig as a TOML) and the whole command is timed from the files: `triangulate_capture`
+(what `lift3d triangulate` runs: reading with its process pool, then the same pipeline), in a fresh process
+(`ru_maxrss` of that process and of its reading workers).
 
 Usage: python benchmarks/long_capture.py [--minutes 60] [--fps 60] [--views 8] [--workdir /tmp/lift3d_long]
-    [--method ransac] [--no-refine] [--reader blocks|memmap] [--keep]
+    [--method ransac] [--no-refine] [--reader blocks|memmap] [--json] [--keep]
 """
 
 from __future__ import annotations
@@ -174,6 +176,51 @@ def generate(workdir: Path, rig: Rig, template: np.ndarray, t: int, fps: float, 
     conf.close()
 
 
+def write_json(workdir: Path, rig: Rig, block: int = 8192) -> list[Path]:
+    """points.npy / confidence.npy as OpenPose BODY_25B JSON folders ``<cam>_json/<cam>_<frame:012d>.json``
+    (a missing joint 0, 0, 0) and the rig as ``rig.toml``; the folders."""
+    import orjson
+
+    from lift3d.io.rig_toml import save_rig
+
+    save_rig(rig, workdir / "rig.toml")
+    points, conf = NpyBlocks(workdir / "points.npy"), NpyBlocks(workdir / "confidence.npy")
+    folders = [workdir / f"{name}_json" for name in rig.names]
+    for f in folders:
+        f.mkdir(exist_ok=True)
+    for s in range(0, len(points), block):
+        uv, c = points[s : s + block], conf[s : s + block]
+        xyc = np.concatenate([np.nan_to_num(uv), c[..., None]], -1).round(3)  # (b, v, 1, j, 3)
+        for k in range(len(uv)):
+            for v, folder in enumerate(folders):
+                person = {"person_id": [-1], "pose_keypoints_2d": xyc[k, v, 0].ravel().tolist()}
+                doc = {"version": 1.3, "people": [person]}
+                (folder / f"{rig.names[v]}_{s + k:012d}.json").write_bytes(orjson.dumps(doc))
+    return folders
+
+
+def from_files(workdir: Path, folders: list[Path], fps: float, method: str, refine: bool) -> None:
+    """`triangulate_capture` from the JSON files in a fresh process; its time, memory and stages."""
+    code = (
+        "import resource, sys, time\n"
+        "from lift3d.apps.triangulate import triangulate_capture\n"
+        "t0 = time.perf_counter()\n"
+        f"triangulate_capture({str(workdir / 'rig.toml')!r}, {[str(f) for f in folders]!r}, skeleton='body_25b',"
+        f" fps={fps}, method={method!r}, refine={refine}, out=[{str(workdir / 'files3d.npz')!r}], progress=False)\n"
+        "self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(f'{time.perf_counter() - t0:.1f} {self:.0f} {children:.0f}')\n"
+    )
+    import subprocess
+
+    t0 = time.perf_counter()
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    seconds, rss, workers = run.stdout.split()[-3:]
+    print(f"\nfrom the JSON files (triangulate_capture, fresh process): {seconds} s in the call, {wall:.1f} s "
+          f"with Python's start; peak RSS {rss} MB (reading workers {workers} MB each at most)")
+
+
 def time_stages() -> dict[str, float]:
     """Wrap the stages `triangulate_arrays` calls with timers; returns the dict they fill (seconds)."""
     import lift3d.apps.triangulate as app
@@ -209,6 +256,7 @@ def main(argv=None) -> None:
     ap.add_argument("--reader", choices=["blocks", "memmap"], default="blocks",
                     help="read the .npy files block by block (default) or memory-map them")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true", help="also time the command from OpenPose JSON files")
     args = ap.parse_args(argv)
     print(machine_info(jax=jax.__version__, numpy=np.__version__), flush=True)
     t = int(round(args.minutes * 60 * args.fps))
@@ -252,6 +300,12 @@ def main(argv=None) -> None:
           f"mean reprojection error {np.nanmean(result.error_px):.2f} px; output {result.outputs[0]} "
           f"({result.outputs[0].stat().st_size / 1e6:.0f} MB)")
     print(f"load average after: {os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)")
+    if args.json:
+        t0 = time.perf_counter()
+        folders = write_json(workdir, rig)
+        print(f"\nwrote {t * args.views} OpenPose JSON files in {time.perf_counter() - t0:.0f} s", flush=True)
+        from_files(workdir, folders, args.fps, args.method, not args.no_refine)
+        print(f"load average after: {os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)")
     if not args.keep:
         shutil.rmtree(workdir)
 

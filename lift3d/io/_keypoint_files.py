@@ -85,7 +85,8 @@ class View:
 def assemble(
     views: list[View], skeleton: Skeleton, *, fps: float | None, dtype, notes: list[str]
 ) -> Keypoints2D:
-    """Align the views on the union of their frames, pad people, mask missing joints."""
+    """Align the views on the union of their frames, pad people, mask missing joints. `views` is consumed: each
+    entry is dropped once copied, so that an hour of cameras is not held twice."""
     if not views:
         raise KeypointFileError("no keypoint files given")
     for v in views:
@@ -108,7 +109,9 @@ def assemble(
     points = np.full((t, n_views, p, j, 2), np.nan, dtype=dtype)
     conf = np.zeros((t, n_views, p, j), dtype=dtype)
     score = np.full((t, n_views, p), np.nan) if any(v.score is not None for v in views) else None
-    for i, v in enumerate(views):
+    names, sources = tuple(v.name for v in views), tuple(v.source for v in views)
+    for i in range(n_views):
+        v, views[i] = views[i], None
         rows = np.searchsorted(frames, v.frames)
         with np.errstate(over="ignore"):  # coordinates beyond `dtype`'s range become inf: missing, as NaN is
             cast = v.xyc.astype(dtype, copy=False)
@@ -123,9 +126,9 @@ def assemble(
             warn(notes, message, stacklevel=4)
     return Keypoints2D(
         points=points, confidence=conf,
-        views=tuple(v.name for v in views),
+        views=names,
         skeleton=skeleton, frame_ids=frames, fps=None if fps is None else float(fps),
-        source=tuple(v.source for v in views), person_score=score, notes=tuple(notes),
+        source=sources, person_score=score, notes=tuple(notes),
     )  # fmt: skip
 
 

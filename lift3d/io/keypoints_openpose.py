@@ -129,7 +129,10 @@ def read_openpose(
     notes: list[str] = []
     failed, views_out = 0, []
     for i, (name, d, frames) in enumerate(cameras):
-        parts = [result for (cam, _), result in zip(chunks, parsed, strict=True) if cam == i]
+        mine = [k for k, (cam, _) in enumerate(chunks) if cam == i]
+        parts = [parsed[k] for k in mine]
+        for k in mine:  # held once: in this camera's array below, not also in its chunks
+            parsed[k] = None
         for k, (frame, _) in enumerate(frames.items()):  # errors in file order, as a sequential read meets them
             offset = k // _CHUNK
             message = parts[offset][1].get(k % _CHUNK)
@@ -142,6 +145,7 @@ def read_openpose(
         p = max([xyc.shape[1] for xyc, _ in parts] + [0])
         xyc = np.concatenate([np.pad(a, ((0, 0), (0, p - a.shape[1]), (0, 0), (0, 0)), constant_values=np.nan)
                               for a, _ in parts])  # fmt: skip
+        del parts
         order = np.argsort(list(frames))  # the files were listed by name: frames may need sorting
         views_out.append(View(name, str(d), np.asarray(list(frames))[order], xyc[order]))
     if notes and failed == len(all_files):
