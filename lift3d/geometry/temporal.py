@@ -274,6 +274,9 @@ def butterworth_padlen(order: int = 4) -> int:
     return 3 * (order // 2 + 1)
 
 
+_TRACKS_AT_ONCE = 8  # tracks filtered together when their runs are aligned
+
+
 def butterworth(points: ArrayLike, *, fps: float, cutoff_hz: float = 6.0, order: int = 4) -> np.ndarray:
     """Zero-phase low-pass Butterworth filter, NaN-aware, as Pose2Sim applies it.
 
@@ -323,7 +326,9 @@ def butterworth(points: ArrayLike, *, fps: float, cutoff_hz: float = 6.0, order:
     for tr, st, ln in groups if track.size else ():
         if (st == st[0]).all():  # runs aligned in time (e.g. nothing missing): slice, no gather
             cols = slice(int(st[0]), int(st[0] + ln[0]))
-            out[tr, :, cols] = sosfiltfilt(sos, xt[tr, :, cols], padlen)
+            for k in range(0, len(tr), _TRACKS_AT_ONCE):  # bounded temporaries (an hour: 5 MB per track)
+                rows = tr[k : k + _TRACKS_AT_ONCE]
+                out[rows, :, cols] = sosfiltfilt(sos, xt[rows, :, cols], padlen)
         else:
             idx = tr[:, None, None], np.arange(d)[:, None], (st[:, None] + np.arange(ln[0]))[:, None, :]
             out[idx] = sosfiltfilt(sos, xt[idx], padlen)  # (k, d, L) runs

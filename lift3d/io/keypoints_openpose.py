@@ -124,12 +124,16 @@ def read_openpose(
         raise KeypointFileError(f"{dirs[0]}: no detections to infer the skeleton from; pass skeleton= (--skeleton)")
     chunks = [(i, files[k : k + _CHUNK]) for i, (_, _, frames) in enumerate(cameras)
               for files in [list(frames.values())] for k in range(0, len(files), _CHUNK)]  # fmt: skip
-    parsed = _parse_all([c for _, c in chunks], skel.name, np.dtype(dtype).str,
-                        parallel=len(all_files) >= _PARALLEL_MIN_FILES)
+    n_files = len(all_files)
+    del all_files
+    parsed = _parse_all([c for _, c in chunks], skel.name, np.dtype(dtype).str, parallel=n_files >= _PARALLEL_MIN_FILES)
+    chunk_camera = [cam for cam, _ in chunks]
+    del chunks  # an hour of file names is 100-200 MB
     notes: list[str] = []
     failed, views_out = 0, []
-    for i, (name, d, frames) in enumerate(cameras):
-        mine = [k for k, (cam, _) in enumerate(chunks) if cam == i]
+    for i in range(len(cameras)):
+        (name, d, frames), cameras[i] = cameras[i], None
+        mine = [k for k, cam in enumerate(chunk_camera) if cam == i]
         parts = [parsed[k] for k in mine]
         for k in mine:  # held once: in this camera's array below, not also in its chunks
             parsed[k] = None
@@ -146,9 +150,12 @@ def read_openpose(
         xyc = np.concatenate([np.pad(a, ((0, 0), (0, p - a.shape[1]), (0, 0), (0, 0)), constant_values=np.nan)
                               for a, _ in parts])  # fmt: skip
         del parts
-        order = np.argsort(list(frames))  # the files were listed by name: frames may need sorting
-        views_out.append(View(name, str(d), np.asarray(list(frames))[order], xyc[order]))
-    if notes and failed == len(all_files):
+        ids = np.asarray(list(frames))
+        if np.any(np.diff(ids) < 0):  # the files were listed by name: frames may need sorting
+            order = np.argsort(ids)
+            ids, xyc = ids[order], xyc[order]
+        views_out.append(View(name, str(d), ids, xyc))
+    if notes and failed == n_files:
         raise KeypointFileError(f"every file failed; the first: {notes[0]}")
     return assemble(views_out, skel, fps=fps, dtype=dtype, notes=notes)
 
