@@ -313,8 +313,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         `lift3d.io.interrupts`).
     """
     from lift3d.errors import Lift3DError
+    from lift3d.geometry.lazy_jax import guard_imports
     from lift3d.io.atomic import deferred_interrupts, discard_temporaries
     from lift3d.io.interrupts import InterruptGuard
+
+    guard_imports(deferred_interrupts)  # JAX is imported on first use, mid-command: Ctrl-C waits for it
 
     argv = list(sys.argv[1:] if argv is None else argv)
     word = _command_word(argv)
@@ -352,5 +355,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         interrupts.uninstall()
 
 
+def console_main() -> None:
+    """The `lift3d` console script: `main`, then exit. After Ctrl-C with JAX loaded the process leaves at once
+    (`os._exit`, output flushed, temporary files already gone): a KeyboardInterrupt that stopped an XLA compile
+    leaves native threads that crash the interpreter's shutdown (SIGSEGV instead of status 130)."""
+    import os
+
+    status = main()
+    if status == 130 and "jax" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console_main()

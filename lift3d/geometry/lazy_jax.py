@@ -7,11 +7,14 @@ numpy arrays (the `xp=np` paths, `backend="numpy"`) never touches them, and a sh
 runs without JAX in the process (`tests/apps/test_short_runs.py`).
 
 `after_import` runs a callback when a module is imported by anyone (the `Camera` pytree registration needs
-JAX's tree utilities, but only once JAX exists).
+JAX's tree utilities, but only once JAX exists); that import runs inside the guard `guard_imports` sets (the CLI's
+`lift3d.io.atomic.deferred_interrupts`: a Ctrl-C landing in JAX's extension modules' initialisation can crash the
+process at exit).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.abc
@@ -20,7 +23,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["jax", "jnp", "jit", "after_import", "is_traced", "is_jax_array"]
+__all__ = ["jax", "jnp", "jit", "after_import", "guard_imports", "is_traced", "is_jax_array"]
+
+_import_guard: list[Callable] = [contextlib.nullcontext]  # what a watched import runs inside (`guard_imports`)
 
 
 class _LazyModule:
@@ -99,7 +104,8 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         exec_module, callbacks = spec.loader.exec_module, self.callbacks
 
         def exec_then_call(module):  # noqa: ANN001
-            exec_module(module)
+            with _import_guard[0]():
+                exec_module(module)
             for callback in callbacks:
                 callback(module)
 
@@ -136,6 +142,11 @@ def after_import(name: str, callback: Callable[[Any], None]) -> None:
         hook = _AfterImport(name)
         sys.meta_path.insert(0, hook)
     hook.callbacks.append(callback)
+
+
+def guard_imports(guard: Callable) -> None:
+    """Run the watched imports (`after_import`'s modules, JAX) inside `guard()`, a context manager factory."""
+    _import_guard[0] = guard
 
 
 def is_traced(tree: Any) -> bool:
