@@ -7,9 +7,9 @@ from scipy import signal
 
 from lift3d.core.skeleton import BODY_25B, COCO_17, H36M_17
 from lift3d.geometry.bones import bone_lengths, enforce_bone_lengths, tree_edges
+from lift3d.geometry.iir import butter_lowpass_sos, sosfiltfilt
 from lift3d.geometry.temporal import (
     OneEuroFilter,
-    butter_lowpass_sos,
     butterworth,
     butterworth_padlen,
     fill_gaps,
@@ -18,7 +18,6 @@ from lift3d.geometry.temporal import (
     one_euro_init,
     one_euro_update,
     parse_filter_spec,
-    sosfiltfilt,
 )
 
 FPS = 60.0
