@@ -64,4 +64,5 @@ def triangulate_with_model(config) -> dict:  # noqa: ANN001 (a TriangulateConfig
         print(f"{name:<12} mean learned weight {float(res.weights[:, k].mean()):.3f}")
     for path in outputs:
         print(f"wrote {path}")
-    return dataclasses.asdict(res) | {"outputs": tuple(outputs)}
+    fields = {f.name: getattr(res, f.name) for f in dataclasses.fields(res)}  # not `asdict`: it deep-copies arrays
+    return fields | {"outputs": tuple(outputs)}
