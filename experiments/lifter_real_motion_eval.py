@@ -11,7 +11,8 @@ Placing: each take is moved (no rotation) so that the median of its pelvis path 
 centre (`lift3d.synthetic.twin.VOLUME_CENTER_MM`) and the 2nd percentile of its ankle heights at
 `ANKLE_HEIGHT_MM`, then projected through the 4 cameras of one Human3.6M subject (distortion included) and made
 into rays as a detector's pixels would be (`lift3d.train.data_pipeline.test_samples`). Frames with a missing
-joint are left out. P1 = MPJPE after root alignment, P2 = P-MPJPE, camera frame, mm, over every frame and camera.
+joint are left out. P1 = MPJPE after root alignment, P2 = P-MPJPE, N = N-MPJPE (scale aligned), camera frame, mm,
+over every frame and camera.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def score(lifter, motions: dict[str, np.ndarray], subject: str) -> dict[str, dic
         rows[name] = {
             "p1_mm": float(metrics.mpjpe(pred, test.target, root=H36M_17.root)),
             "p2_mm": float(metrics.p_mpjpe(pred, test.target, root=H36M_17.root)),
+            "n_mpjpe_mm": float(metrics.n_mpjpe(pred, test.target, root=H36M_17.root)),
             "frames": len(pts),
             "poses": len(test),
         }
@@ -94,9 +96,9 @@ def main(argv=None) -> dict:
     for g, rs in groups.items():
         if rs:  # pose-weighted means over the group's takes
             w = np.array([r["poses"] for r in rs], float)
-            p1, p2 = (float(np.average([r[k] for r in rs], weights=w)) for k in ("p1_mm", "p2_mm"))
+            p1, p2, n = (float(np.average([r[k] for r in rs], weights=w)) for k in ("p1_mm", "p2_mm", "n_mpjpe_mm"))
             print(f"| **{g}all** | {sum(r['frames'] for r in rs)} | {p1:.1f} | {p2:.1f} |")
-            rows[f"{g}all"] = {"p1_mm": p1, "p2_mm": p2}
+            rows[f"{g}all"] = {"p1_mm": p1, "p2_mm": p2, "n_mpjpe_mm": n}
     result = {"checkpoint": str(lifter.path) if hasattr(lifter, "path") else args.checkpoint, "rows": rows}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -53,8 +53,8 @@ __all__ += ["format_lift_summary", "lift_keypoints", "write_lift_npz"]
 
 
 def default_checkpoint() -> Path:
-    """The checkpoint shipped with lift3d (trained on the synthetic Human3.6M twin)."""
-    return Path(str(resources.files("lift3d").joinpath("checkpoints", "lifter_synthetic")))
+    """The checkpoint shipped with lift3d (the twin, DeepMimic clips and the pose prior; see its ``lifter.json``)."""
+    return Path(str(resources.files("lift3d").joinpath("checkpoints", "lifter")))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

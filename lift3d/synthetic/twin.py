@@ -194,7 +194,7 @@ def forward_kinematics(angles_rad, heading_rad, root_mm, offsets_mm) -> np.ndarr
         angles_rad: (t, 26) angles in `DOFS` order, radians.
         heading_rad: (t,) body yaw about the world z axis (0: facing +x).
         root_mm: (t, 3) pelvis position (world, Z-up, mm).
-        offsets_mm: (17, 3) bone offsets in the body frame (`bone_offsets`).
+        offsets_mm: (17, 3) bone offsets in the body frame (`bone_offsets`), or (t, 17, 3): a body per frame.
 
     Returns:
         (t, 17, 3) world joints, mm, float64.
@@ -212,7 +212,7 @@ def forward_kinematics(angles_rad, heading_rad, root_mm, offsets_mm) -> np.ndarr
         else:
             if j in local:
                 glob[j] = glob[p] @ local[j]
-            pos[j] = pos[p] + glob[p] @ np.asarray(offsets_mm[j], np.float64)
+            pos[j] = pos[p] + np.einsum("...ab,...b->...a", glob[p], np.asarray(offsets_mm, np.float64)[..., j, :])
     return np.stack(pos, 1)
 
 

@@ -24,6 +24,14 @@ looking at the same motion*, so the target stays exact:
   person's size in pixels as detector noise does;
 - dropped joints: each joint missing with probability `drop_prob`, fed as the model feeds missing joints.
 
+Detector patterns (off by default; they do change the input without changing the target, as real detectors do):
+
+- occluded limbs: with probability `limb_drop_prob` one limb loses its distal joints (a wrist; an elbow and
+  wrist; the whole arm or leg), as a body part hidden behind the torso or out of frame;
+- left/right swaps: with probability `swap_prob` the 2D of one left/right pair (both legs, both arms, the
+  wrists or the ankles) trade places, the most common gross error of 2D detectors;
+- extremity noise: wrists, ankles and head get (1 + `extremity_noise`) times the noise of the other joints.
+
 A rotation about the camera centre (pan / tilt of the real camera) is not used: the model's perspective
 crop makes it nearly a no-op (it only adds a small virtual roll, which ``roll`` covers).
 """
@@ -257,6 +265,9 @@ def augment(
     flip_prob: float = 0.0,
     noise_std: float = 0.0,
     drop_prob: float = 0.0,
+    limb_drop_prob: float = 0.0,
+    swap_prob: float = 0.0,
+    extremity_noise: float = 0.0,
 ) -> tuple[Array, Array, Array]:
     """Augment a batch and make the model's 2D input (see the module doc for each augmentation).
 
@@ -273,6 +284,9 @@ def augment(
         flip_prob: Probability of a mirror flip.
         noise_std: 2D noise std as a fraction of the pose's RMS radius in the image.
         drop_prob: Probability that a joint is missing.
+        limb_drop_prob: Probability that one limb loses its distal joints (H36M-17 layouts only).
+        swap_prob: Probability that one left/right pair's 2D is swapped (H36M-17 layouts only).
+        extremity_noise: Extra noise factor of wrists, ankles and head (H36M-17 layouts only).
 
     Returns:
         ``(rays (b, j, 2), visible (b, j) bool, target (b, j, 3) root-relative mm)``.
@@ -308,6 +322,46 @@ def augment(
     rays = pts[..., :2] / z
     centred = rays - jnp.mean(rays, 1, keepdims=True)
     radius = jnp.sqrt(jnp.mean(jnp.sum(centred**2, -1), -1))
-    rays = rays + noise_std * radius[:, None, None] * jax.random.normal(ks[5], rays.shape)
+    noise_scale = noise_std * radius[:, None, None]
+    if extremity_noise:
+        noise_scale = noise_scale * jnp.asarray(1.0 + extremity_noise * _EXTREMITIES[:, None], jnp.float32)
+    rays = rays + noise_scale * jax.random.normal(ks[5], rays.shape)
     visible = jax.random.uniform(ks[6], (b, j)) >= drop_prob
+    if limb_drop_prob:  # extra keys from fold_in: the streams above stay those of runs without these options
+        visible = visible & ~_occluded_limbs(jax.random.fold_in(key, 101), b, limb_drop_prob)
+    if swap_prob:
+        perm = _swap_permutations(jax.random.fold_in(key, 102), b, swap_prob)
+        rays = jnp.take_along_axis(rays, perm[..., None], 1)
+        visible = jnp.take_along_axis(visible, perm, 1)
     return rays, visible, rel
+
+
+_J = H36M_17.index
+_EXTREMITIES = np.isin(np.arange(17), [_J(n) for n in ("left_wrist", "right_wrist", "left_ankle", "right_ankle",
+                                                        "head")]).astype(np.float32)  # fmt: skip
+_LIMBS = np.array([[_J(f"{s}_{a}") for a in parts] for s in ("left", "right")
+                   for parts in (("hip", "knee", "ankle"), ("shoulder", "elbow", "wrist"))])  # fmt: skip
+_PAIRS = (("hip", "knee", "ankle"), ("shoulder", "elbow", "wrist"), ("wrist",), ("ankle",))
+_SWAPS = np.tile(np.arange(17), (len(_PAIRS), 1))
+for _k, _names in enumerate(_PAIRS):
+    for _n in _names:
+        _SWAPS[_k, _J(f"left_{_n}")], _SWAPS[_k, _J(f"right_{_n}")] = _J(f"right_{_n}"), _J(f"left_{_n}")
+
+
+def _occluded_limbs(key: Array, b: int, prob: float) -> Array:
+    """(b, 17) bool: the joints hidden in each sample (a limb from its hip/shoulder, knee/elbow or end on)."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    on = jax.random.uniform(k1, (b,)) < prob
+    limb = jax.random.randint(k2, (b,), 0, len(_LIMBS))
+    start = jax.random.randint(k3, (b,), 0, 3)
+    joints = jnp.asarray(_LIMBS)[limb]  # (b, 3)
+    hidden = (jnp.arange(3)[None] >= start[:, None]) & on[:, None]  # (b, 3)
+    return jnp.zeros((b, 17), bool).at[jnp.arange(b)[:, None], joints].set(hidden)
+
+
+def _swap_permutations(key: Array, b: int, prob: float) -> Array:
+    """(b, 17) int: the identity, or with probability `prob` one left/right pair swapped."""
+    k1, k2 = jax.random.split(key)
+    on = jax.random.uniform(k1, (b,)) < prob
+    which = jax.random.randint(k2, (b,), 0, len(_SWAPS))
+    return jnp.where(on[:, None], jnp.asarray(_SWAPS)[which], jnp.arange(17)[None])

@@ -63,7 +63,10 @@ class LifterConfig:
     `motion_test_fraction` of each take tested), motion seen by `virtual_views` virtual cameras per frame
     (`camera_heights_m`, `camera_distances_m`, `aim_jitter_m`) and, with `rig`, by the rig's cameras too;
     `up` = the motion files' vertical axis when they do not record it. `with_twin` adds the twin's training
-    samples to those of `data` (testing stays on `data`'s).
+    samples to those of `data` (testing stays on `data`'s). `prior_poses` > 0 adds that many poses of the broad
+    pose prior (`lift3d.synthetic.pose_prior`, seed `data_seed`, `prior_child_fraction` children, joints placed by
+    `prior_definitions`: ``"h36m"`` or a mapped ``"detector"``'s, proportions jittered x `prior_proportion_spread`),
+    each seen by `prior_views` virtual cameras at `prior_camera_heights_m` / `prior_camera_distances_m`.
     Model: `Lifter` hyper-parameters; ``max_norm`` None disables the constraint.
     Optimiser: Adam, learning rate ``learning_rate * decay_rate ** (step / decay_steps)``.
     Augmentation: see `lift3d.train.data_pipeline.augment`.
@@ -88,6 +91,13 @@ class LifterConfig:
     aim_jitter_m: float = 0.3
     motion_test_fraction: float = 0.2
     with_twin: bool = False
+    prior_poses: int = 0
+    prior_views: int = 4
+    prior_child_fraction: float = 0.1
+    prior_definitions: str = "h36m"
+    prior_proportion_spread: float = 1.0
+    prior_camera_heights_m: tuple[float, float] = (0.3, 3.5)
+    prior_camera_distances_m: tuple[float, float] = (1.5, 7.0)
     width: int = 1024
     num_blocks: int = 2
     dropout: float = 0.5
@@ -107,6 +117,9 @@ class LifterConfig:
     flip_prob: float = 0.5
     noise_std: float = 0.02
     drop_prob: float = 0.05
+    limb_drop_prob: float = 0.0
+    swap_prob: float = 0.0
+    extremity_noise: float = 0.0
     log_every: int = 200
     checkpoint_every: int = 5000
     keep_checkpoints: int = 2
@@ -124,7 +137,9 @@ class LifterConfig:
         """Keyword arguments of `augment`."""
         return dict(root_index=H36M_17.root, turn_deg=self.turn_deg, elevation_deg=self.elevation_deg,
                     roll_deg=self.roll_deg, distance_range=tuple(self.distance_range),
-                    flip_prob=self.flip_prob, noise_std=self.noise_std, drop_prob=self.drop_prob)  # fmt: skip
+                    flip_prob=self.flip_prob, noise_std=self.noise_std, drop_prob=self.drop_prob,
+                    limb_drop_prob=self.limb_drop_prob, swap_prob=self.swap_prob,
+                    extremity_noise=self.extremity_noise)  # fmt: skip
 
 
 def load_config(spec: str | os.PathLike) -> LifterConfig:
@@ -278,13 +293,32 @@ def load_data(config: LifterConfig) -> tuple[TrainSamples, TestSamples]:
                                         tuple(config.train_subjects), tuple(config.test_subjects),
                                         config.train_every, config.test_every, config.data_seed)  # fmt: skip
         if config.with_twin:
-            twin, _ = load_data(dataclasses.replace(config, data=None))
-            train = TrainSamples(np.concatenate([twin.points_camera, train.points_camera]),
-                                 np.concatenate([twin.up, train.up]))  # fmt: skip
-        return train, test
-    return _load_data_cached(config.data_seed, tuple(config.train_subjects), tuple(config.test_subjects),
-                             config.actions, config.trials, config.frames_per_sequence, config.train_every,
-                             config.test_every)  # fmt: skip
+            twin, _ = load_data(dataclasses.replace(config, data=None, prior_poses=0))
+            train = _concat(twin, train)
+    else:
+        train, test = _load_data_cached(config.data_seed, tuple(config.train_subjects), tuple(config.test_subjects),
+                                        config.actions, config.trials, config.frames_per_sequence,
+                                        config.train_every, config.test_every)  # fmt: skip
+    if config.prior_poses > 0:
+        ranges = CameraRanges(config.prior_views, tuple(config.prior_camera_heights_m),
+                              tuple(config.prior_camera_distances_m), config.aim_jitter_m)  # fmt: skip
+        train = _concat(train, _prior_cached(config.prior_poses, config.data_seed, config.prior_child_fraction,
+                                             config.prior_definitions, config.prior_proportion_spread,
+                                             ranges))  # fmt: skip
+    return train, test
+
+
+def _concat(a: TrainSamples, b: TrainSamples) -> TrainSamples:
+    return TrainSamples(np.concatenate([a.points_camera, b.points_camera]), np.concatenate([a.up, b.up]))
+
+
+@functools.lru_cache(maxsize=1)
+def _prior_cached(n: int, seed: int, child_fraction: float, definitions: str, spread: float,
+                  ranges: CameraRanges) -> TrainSamples:  # fmt: skip
+    from lift3d.synthetic.pose_prior import sample_poses
+
+    poses = sample_poses(seed, n, child_fraction=child_fraction, definitions=definitions, proportion_spread=spread)
+    return motion_train_samples({"prior": poses}, seed=seed, ranges=ranges)
 
 
 @functools.lru_cache(maxsize=2)  # tests and sweeps train several runs on the same data in one process
