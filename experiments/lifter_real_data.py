@@ -12,7 +12,8 @@ Variants:
 - ``"twin+deepmimic"``: the shipped model's twin data (4 takes x 500 frames per action and subject, 600k
   samples) plus DeepMimic's training clips seen by 64 virtual cameras per frame (73k samples, 11 % of the
   mix); tested on DeepMimic's validation clips; 8000 steps (~7-12 minutes). ``"twin+deepmimic-12k"``: the
-  same on the shipped model's schedule (12k steps).
+  same on the shipped model's schedule (12k steps); ``"twin+deepmimic-16k"``, with 16k steps, is the control of
+  ``experiments/lifter_prior.py``'s 16k-step variants.
 - ``"twin8k"``: its control, the twin alone with the same steps (tested on the twin); compare the two with
   ``experiments/lifter_real_motion_eval.py`` and ``experiments/lifter_synthetic_eval.py``.
 - ``"h36m"``: a Human3.6M layout given with ``--data`` (S1, S5-S8 train; S9, S11 test, every 4th frame), the
@@ -39,6 +40,9 @@ def get_config(variant: str | None = None) -> LifterConfig:
     if variant == "twin+deepmimic-12k":  # the shipped model's schedule (12k steps), for a like-for-like comparison
         return dataclasses.replace(get_config("twin+deepmimic"), name="lifter_twin_deepmimic_12k", max_steps=12_000,
                                    decay_steps=12_000)  # fmt: skip
+    if variant == "twin+deepmimic-16k":  # the control of experiments/lifter_prior.py's 16k-step variants
+        return dataclasses.replace(get_config("twin+deepmimic"), name="lifter_twin_deepmimic_16k", max_steps=16_000,
+                                   decay_steps=16_000)  # fmt: skip
     if variant == "twin8k":  # the control of "twin+deepmimic": the twin alone, same steps
         return dataclasses.replace(get_config("twin+deepmimic"), name="lifter_twin8k", data=None, with_twin=False,
                                    test_every=4)  # fmt: skip
