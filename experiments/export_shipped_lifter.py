@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main(argv=None) -> Path:
     """Export; returns the checkpoint folder."""
+    from lifter_validation import twin_scores  # sibling script
+
     from lift3d.predict.checkpoint import export_lifter, read_lifter_meta
-    from lift3d.predict.lifter import default_checkpoint, lift_rays, load_lifter
-    from lift3d.train.lifter_trainer import evaluate, load_config, load_data
+    from lift3d.predict.lifter import default_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True, help="the training run's workdir")
@@ -32,8 +34,7 @@ def main(argv=None) -> Path:
     key = next((k for k in table if Path(k).resolve() == src.resolve()), None)
     if key is None:
         raise SystemExit(f"{args.validation}: no column for {src}")
-    _, test = load_data(load_config(ROOT / "experiments" / "lifter_synthetic.py"))
-    scalars, _ = evaluate(lift_rays(load_lifter(src), test.rays, min_visible=1, batch_size=4096), test)
+    scalars = twin_scores(src)
     variant = config["name"].removeprefix("lifter_").replace("_", "-")
     info = {
         "made_by": f"lift3d train lifter --config experiments/lifter_prior.py:{variant} --workdir {args.run}, then "

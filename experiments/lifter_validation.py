@@ -42,21 +42,23 @@ def _quiet(fn, argv):
         return fn(argv)
 
 
-def _twin(checkpoint: str | None) -> tuple[float, float]:
-    """P1 / P2 on the twin's test set (`experiments/lifter_synthetic_eval.py`'s first row)."""
+def twin_scores(checkpoint) -> dict:
+    """The twin's test set (`experiments/lifter_synthetic.py`'s data, `lifter_synthetic_eval.py`'s first row):
+    ``p1_mm``, ``p2_mm``, ``pck3d``, ``auc``."""
     from lift3d.predict.lifter import lift_rays, load_lifter
     from lift3d.train.lifter_trainer import evaluate, load_config, load_data
 
-    _, test = load_data(load_config("experiments/lifter_synthetic.py"))
+    _, test = load_data(load_config(Path(__file__).resolve().parent / "lifter_synthetic.py"))
     scalars, _ = evaluate(lift_rays(load_lifter(checkpoint), test.rays, min_visible=1, batch_size=4096), test)
-    return scalars["p1_mm"], scalars["p2_mm"]
+    return scalars
 
 
 def validate(checkpoint: str | None, motion: list[str], blazepose: str | None) -> dict:
     """The rows of one checkpoint: name -> (P1, P2) mm."""
     ck = [] if checkpoint is None else ["--checkpoint", checkpoint]
     rows = {}
-    rows["twin S9+S11 (2D as given)"] = _twin(checkpoint)
+    twin = twin_scores(checkpoint)
+    rows["twin S9+S11 (2D as given)"] = (twin["p1_mm"], twin["p2_mm"])
     proj = _quiet(lifter_real_motion_eval.main, [*ck, *(["--motion", *motion] if motion else [])])["rows"]
     for name, r in proj.items():
         rows[f"projected {name}"] = (r["p1_mm"], r["p2_mm"], r["n_mpjpe_mm"])
